@@ -1,0 +1,283 @@
+//! Layered configuration: built-in defaults < `confer.toml` < `CONFER_*` environment < flags.
+//!
+//! Clap reads flags and their `CONFER_*` variables (flags win); the TOML file fills what
+//! neither set; the defaults fill the rest.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// How browsers may gather ICE candidates (`RTCConfiguration.iceTransportPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum IceTransportPolicy {
+    /// Host, server-reflexive and relay candidates.
+    #[default]
+    All,
+    /// Relay candidates only: participants never learn each other's addresses.
+    Relay,
+}
+
+/// One entry of `RTCConfiguration.iceServers`, sent to browsers as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Settings for `confer serve`, as flags and environment variables.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). A missing default file is fine; a missing named file is an error.
+    #[arg(long, env = "CONFER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address for HTTP and WebSocket [default: 0.0.0.0:8080]
+    #[arg(long, env = "CONFER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database, generated secrets, certificates and the dev mailbox [default: ./data]
+    #[arg(long, env = "CONFER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Most participants in one mesh room [default: 8]
+    #[arg(long, env = "CONFER_ROOM_CAPACITY", value_name = "N")]
+    pub room_capacity: Option<usize>,
+    /// Allow joining rooms and calling by name without an account [default: true]
+    #[arg(long, env = "CONFER_GUESTS", value_name = "BOOL")]
+    pub guests: Option<bool>,
+    /// STUN/TURN servers for browsers: a JSON array of RTCIceServer objects, or comma-separated
+    /// URLs such as `stun:stun.example.org:3478` [default: none]
+    #[arg(long, env = "CONFER_ICE_SERVERS", value_name = "LIST")]
+    pub ice_servers: Option<String>,
+    /// `all`, or `relay` to force every call through TURN [default: all]
+    #[arg(long, env = "CONFER_ICE_TRANSPORT_POLICY", value_name = "POLICY")]
+    pub ice_transport_policy: Option<IceTransportPolicy>,
+    /// Seconds a call by name rings before it is missed [default: 30]
+    #[arg(long, env = "CONFER_RING_TIMEOUT", value_name = "SECS")]
+    pub ring_timeout: Option<u64>,
+    /// Seconds between WebSocket pings to each client [default: 10]
+    #[arg(long, env = "CONFER_PING_INTERVAL", value_name = "SECS")]
+    pub ping_interval: Option<u64>,
+    /// Seconds of silence (not even a pong) after which a client is dropped [default: 25]
+    #[arg(long, env = "CONFER_IDLE_TIMEOUT", value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+}
+
+/// The same settings as they appear in `confer.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    room_capacity: Option<usize>,
+    guests: Option<bool>,
+    ice_servers: Option<Vec<IceServer>>,
+    ice_transport_policy: Option<IceTransportPolicy>,
+    ring_timeout: Option<u64>,
+    ping_interval: Option<u64>,
+    idle_timeout: Option<u64>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub room_capacity: usize,
+    pub guests: bool,
+    pub ice_servers: Vec<IceServer>,
+    pub ice_transport_policy: IceTransportPolicy,
+    pub ring_timeout: Duration,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("data"),
+            room_capacity: 8,
+            guests: true,
+            ice_servers: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
+            ring_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(25),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error(
+        "ice_servers must be a JSON array of {{\"urls\": ...}} objects or comma-separated URLs: {0}"
+    )]
+    IceServers(String),
+    #[error("{0} must be at least {1}")]
+    TooSmall(&'static str, u64),
+}
+
+const DEFAULT_CONFIG_FILE: &str = "confer.toml";
+
+impl Config {
+    /// Resolve the configuration from flags/environment and the config file.
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => FileConfig::default(),
+        };
+        Config::merge(args, file)
+    }
+
+    fn merge(args: &ServeArgs, file: FileConfig) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+            flag.or(file).map(Duration::from_secs).unwrap_or(default)
+        };
+        let ice_servers = match &args.ice_servers {
+            Some(text) => parse_ice_servers(text)?,
+            None => file.ice_servers.unwrap_or(d.ice_servers),
+        };
+        let config = Config {
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(d.data_dir),
+            room_capacity: args
+                .room_capacity
+                .or(file.room_capacity)
+                .unwrap_or(d.room_capacity),
+            guests: args.guests.or(file.guests).unwrap_or(d.guests),
+            ice_servers,
+            ice_transport_policy: args
+                .ice_transport_policy
+                .or(file.ice_transport_policy)
+                .unwrap_or(d.ice_transport_policy),
+            ring_timeout: secs(args.ring_timeout, file.ring_timeout, d.ring_timeout),
+            ping_interval: secs(args.ping_interval, file.ping_interval, d.ping_interval),
+            idle_timeout: secs(args.idle_timeout, file.idle_timeout, d.idle_timeout),
+        };
+        if config.room_capacity < 2 {
+            return Err(ConfigError::TooSmall("room_capacity", 2));
+        }
+        for (name, value) in [
+            ("ring_timeout", config.ring_timeout),
+            ("ping_interval", config.ping_interval),
+            ("idle_timeout", config.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::TooSmall(name, 1));
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
+}
+
+/// Accepts either a JSON array of `RTCIceServer` objects or a comma-separated list of URLs.
+fn parse_ice_servers(text: &str) -> Result<Vec<IceServer>, ConfigError> {
+    let text = text.trim();
+    if text.starts_with('[') {
+        return serde_json::from_str(text).map_err(|e| ConfigError::IceServers(e.to_string()));
+    }
+    text.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|s| url.starts_with(s));
+            if scheme_ok {
+                Ok(IceServer {
+                    urls: vec![url.to_owned()],
+                    username: None,
+                    credential: None,
+                })
+            } else {
+                Err(ConfigError::IceServers(format!(
+                    "{url:?} is not a stun:, stuns:, turn: or turns: URL"
+                )))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_anything() {
+        let c = Config::merge(&ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let file: FileConfig = toml::from_str(
+            "room_capacity = 4\nguests = false\nlisten = \"127.0.0.1:9000\"\n\
+             [[ice_servers]]\nurls = [\"turn:t.example:3478\"]\nusername = \"u\"\ncredential = \"p\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            room_capacity: Some(6),
+            ..ServeArgs::default()
+        };
+        let c = Config::merge(&args, file).unwrap();
+        assert_eq!(c.room_capacity, 6);
+        assert!(!c.guests);
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.ice_servers[0].username.as_deref(), Some("u"));
+    }
+
+    #[test]
+    fn ice_servers_from_urls_or_json() {
+        let list = parse_ice_servers("stun:a.example:3478, turn:b.example").unwrap();
+        assert_eq!(list.len(), 2);
+        let json =
+            parse_ice_servers(r#"[{"urls":["turn:x"],"username":"u","credential":"c"}]"#).unwrap();
+        assert_eq!(json[0].credential.as_deref(), Some("c"));
+        assert!(parse_ice_servers("http://nope").is_err());
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors() {
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+        let args = ServeArgs {
+            room_capacity: Some(1),
+            ..ServeArgs::default()
+        };
+        assert!(Config::merge(&args, FileConfig::default()).is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! The WebSocket transport for signaling sessions.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+
+use super::AppState;
+use crate::signaling::Session;
+
+/// Largest frame or message a client may send.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Close codes (RFC 6455 §7.4.1), documented in docs/protocol.md.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+}
+
+pub async fn upgrade(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(socket, app))
+}
+
+/// A browser always sends `Origin` on a WebSocket upgrade; a page from another site must not
+/// ride on this site's cookies. Clients that send no `Origin` (not browsers) are allowed.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let (Ok(origin), Some(Ok(host))) = (
+        origin.to_str(),
+        headers.get(header::HOST).map(|h| h.to_str()),
+    ) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+}
+
+async fn serve(socket: WebSocket, app: AppState) {
+    let (session, mut inbox) = Session::open(app.hub.clone());
+    let (mut sink, mut stream) = socket.split();
+    let mut ping = tokio::time::interval(app.config.ping_interval);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+
+    let close = loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
+                    session.handle_text(text.as_str());
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    break Some((close_code::UNSUPPORTED_DATA, "only text frames are accepted"));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_heard = Instant::now(),
+                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Err(err)) => {
+                    let too_big = std::error::Error::source(&err)
+                        .map(|e| e.to_string())
+                        .unwrap_or_else(|| err.to_string());
+                    tracing::debug!(peer = %session.id(), error = %too_big, "websocket read error");
+                    if too_big.contains("too long") || too_big.contains("too big") || too_big.contains("Space limit") {
+                        break Some((close_code::TOO_BIG, "frame larger than 64 KiB"));
+                    }
+                    break None;
+                }
+            },
+            Some(frame) = inbox.frames.recv() => {
+                if sink.send(Message::Text(frame.into())).await.is_err() {
+                    break None;
+                }
+            }
+            _ = inbox.overflow.notified() => {
+                break Some((close_code::POLICY, "too many unread messages"));
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > app.config.idle_timeout {
+                    tracing::debug!(peer = %session.id(), "no sign of life, dropping");
+                    break None;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    // Leave rooms and calls before the (possibly slow) close handshake.
+    drop(session);
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    } else {
+        let _ = sink.close().await;
+    }
+    let _ = close_code::NORMAL;
+}

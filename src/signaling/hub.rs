@@ -1,0 +1,724 @@
+//! Room and call state for one node, behind one lock.
+//!
+//! Every operation is short and never awaits while holding the lock: outgoing frames are
+//! pushed into each peer's bounded queue with `try_send`, and a peer whose queue is full is
+//! told to disconnect (see [`Outbox`]) rather than letting its backlog grow.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, mpsc};
+
+use super::names::{clean_name, name_key, valid_chat, valid_room};
+use super::protocol::{
+    CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, ServerMsg,
+};
+use crate::config::{Config, IceServer, IceTransportPolicy};
+
+/// Frames queued for one connection before it counts as a slow consumer.
+pub const OUTBOX_CAPACITY: usize = 256;
+
+/// The sending half of one connection's outgoing queue.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<String>,
+    overflow: Arc<Notify>,
+}
+
+/// The receiving half, owned by the transport.
+pub struct Inbox {
+    pub frames: mpsc::Receiver<String>,
+    /// Notified when the queue overflowed: the transport must close the connection.
+    pub overflow: Arc<Notify>,
+}
+
+/// A bounded queue of outgoing frames for one connection.
+pub fn outbox() -> (Outbox, Inbox) {
+    let (tx, frames) = mpsc::channel(OUTBOX_CAPACITY);
+    let overflow = Arc::new(Notify::new());
+    (
+        Outbox {
+            tx,
+            overflow: overflow.clone(),
+        },
+        Inbox { frames, overflow },
+    )
+}
+
+impl Outbox {
+    fn push(&self, frame: String) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
+            self.overflow.notify_one();
+        }
+    }
+}
+
+/// Settings the hub needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub room_capacity: usize,
+    pub guests: bool,
+    pub ring_timeout: Duration,
+    pub ice_servers: Vec<IceServer>,
+    pub ice_transport_policy: IceTransportPolicy,
+}
+
+impl From<&Config> for HubSettings {
+    fn from(c: &Config) -> Self {
+        HubSettings {
+            room_capacity: c.room_capacity,
+            guests: c.guests,
+            ring_timeout: c.ring_timeout,
+            ice_servers: c.ice_servers.clone(),
+            ice_transport_policy: c.ice_transport_policy,
+        }
+    }
+}
+
+struct Peer {
+    outbox: Outbox,
+    /// Display name in the current room or call.
+    name: String,
+    /// The name this peer can be called by, if it registered one.
+    registered: Option<String>,
+    room: Option<String>,
+    call: Option<CallId>,
+    media: MediaState,
+}
+
+struct Call {
+    caller: PeerId,
+    callee: PeerId,
+    active: bool,
+}
+
+#[derive(Default)]
+struct State {
+    peers: HashMap<PeerId, Peer>,
+    /// Room name → members in the order they joined.
+    rooms: HashMap<String, Vec<PeerId>>,
+    /// Lower-cased registered name → peer.
+    names: HashMap<String, PeerId>,
+    calls: HashMap<CallId, Call>,
+}
+
+/// Counts for health and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubStats {
+    pub peers: usize,
+    pub rooms: usize,
+    pub calls: usize,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    settings: HubSettings,
+}
+
+impl Hub {
+    pub fn new(settings: HubSettings) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::new(State::default()),
+            settings,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that is
+        // worse than refusing every later client, so keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stats(&self) -> HubStats {
+        let s = self.lock();
+        HubStats {
+            peers: s.peers.len(),
+            rooms: s.rooms.len(),
+            calls: s.calls.len(),
+        }
+    }
+
+    /// Register a new connection and send it `welcome`.
+    pub fn connect(&self, outbox: Outbox) -> PeerId {
+        let id = random_id();
+        let welcome = ServerMsg::Welcome {
+            id: id.clone(),
+            user: None,
+            ice_servers: self.settings.ice_servers.clone(),
+            ice_transport_policy: self.settings.ice_transport_policy,
+            resume: None,
+            version: 1,
+        };
+        outbox.push(welcome.to_json());
+        self.lock().peers.insert(
+            id.clone(),
+            Peer {
+                outbox,
+                name: "Guest".to_owned(),
+                registered: None,
+                room: None,
+                call: None,
+                media: MediaState::default(),
+            },
+        );
+        id
+    }
+
+    /// The connection is gone: leave its room, end its call, free its name.
+    pub fn disconnect(&self, id: &PeerId) {
+        let mut s = self.lock();
+        s.leave_room(id);
+        s.end_call(id, EndReason::Disconnected);
+        if let Some(peer) = s.peers.remove(id)
+            && let Some(name) = peer.registered
+        {
+            s.names.remove(&name_key(&name));
+        }
+    }
+
+    /// Carry out one decoded client message.
+    pub fn handle(self: &Arc<Self>, id: &PeerId, msg: ClientMsg) {
+        let mut s = self.lock();
+        if !s.peers.contains_key(id) {
+            return;
+        }
+        let result = match msg {
+            ClientMsg::Register { name } => s.register(id, &name, &self.settings),
+            ClientMsg::Join { room, name, .. } => s.join(id, &room, name, &self.settings),
+            ClientMsg::Leave => s.leave(id),
+            ClientMsg::Signal {
+                to,
+                description,
+                candidate,
+            } => s.relay_signal(id, &to, description, candidate),
+            ClientMsg::Call { user } => s.call(id, &user, &self.settings).map(|call| {
+                if let Some(call) = call {
+                    self.start_ring_timer(call);
+                }
+            }),
+            ClientMsg::Accept { call } => s.accept(id, &call),
+            ClientMsg::Decline { call } => s.refuse(id, &call, Refusal::Decline),
+            ClientMsg::Cancel { call } => s.refuse(id, &call, Refusal::Cancel),
+            ClientMsg::Hangup => s.hangup(id),
+            ClientMsg::Chat { text } => s.chat(id, text),
+            ClientMsg::Media(media) => s.media(id, media),
+            ClientMsg::Ping => {
+                s.send(id, &ServerMsg::Pong);
+                Ok(())
+            }
+        };
+        if let Err((code, message)) = result {
+            s.send(id, &ServerMsg::error(code, message));
+        }
+    }
+
+    /// Send an error frame for a message that could not be decoded.
+    pub fn reject(&self, id: &PeerId, code: ErrorCode, message: String) {
+        self.lock().send(id, &ServerMsg::error(code, message));
+    }
+
+    fn start_ring_timer(self: &Arc<Self>, call: CallId) {
+        let hub = Arc::downgrade(self);
+        let timeout = self.settings.ring_timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(hub) = hub.upgrade() {
+                hub.lock().ring_expired(&call);
+            }
+        });
+    }
+}
+
+type Outcome<T = ()> = Result<T, (ErrorCode, String)>;
+
+fn fail<T>(code: ErrorCode, message: impl Into<String>) -> Outcome<T> {
+    Err((code, message.into()))
+}
+
+enum Refusal {
+    Decline,
+    Cancel,
+}
+
+impl State {
+    fn send(&self, to: &PeerId, msg: &ServerMsg) {
+        if let Some(peer) = self.peers.get(to) {
+            peer.outbox.push(msg.to_json());
+        }
+    }
+
+    /// Send one frame to several peers, serializing it once.
+    fn send_all<'a>(&self, to: impl IntoIterator<Item = &'a PeerId>, msg: &ServerMsg) {
+        let frame = msg.to_json();
+        for id in to {
+            if let Some(peer) = self.peers.get(id) {
+                peer.outbox.push(frame.clone());
+            }
+        }
+    }
+
+    fn info(&self, id: &PeerId, polite: bool) -> Option<PeerInfo> {
+        self.peers.get(id).map(|p| PeerInfo {
+            id: id.clone(),
+            name: p.name.clone(),
+            polite,
+            media: p.media,
+        })
+    }
+
+    fn peer(&self, id: &PeerId) -> Outcome<&Peer> {
+        match self.peers.get(id) {
+            Some(p) => Ok(p),
+            None => fail(ErrorCode::Internal, "unknown connection"),
+        }
+    }
+
+    fn peer_mut(&mut self, id: &PeerId) -> Outcome<&mut Peer> {
+        match self.peers.get_mut(id) {
+            Some(p) => Ok(p),
+            None => fail(ErrorCode::Internal, "unknown connection"),
+        }
+    }
+
+    /// Everyone this peer talks to now: its room's other members, or its active call partner.
+    fn companions(&self, id: &PeerId) -> Vec<PeerId> {
+        let Some(peer) = self.peers.get(id) else {
+            return Vec::new();
+        };
+        if let Some(room) = &peer.room {
+            return self
+                .rooms
+                .get(room)
+                .map(|m| m.iter().filter(|p| *p != id).cloned().collect())
+                .unwrap_or_default();
+        }
+        match peer.call.as_ref().and_then(|c| self.calls.get(c)) {
+            Some(call) if call.active => vec![other_party(call, id).clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn register(&mut self, id: &PeerId, raw: &str, settings: &HubSettings) -> Outcome {
+        if !settings.guests {
+            return fail(
+                ErrorCode::SignInRequired,
+                "This server requires signing in.",
+            );
+        }
+        let Some(name) = clean_name(raw) else {
+            return fail(
+                ErrorCode::InvalidName,
+                "A name needs 1 to 32 characters and no control characters.",
+            );
+        };
+        let key = name_key(&name);
+        match self.names.get(&key) {
+            Some(owner) if owner != id => {
+                return fail(
+                    ErrorCode::NameTaken,
+                    format!("Someone online is already called {name}."),
+                );
+            }
+            _ => {}
+        }
+        let peer = self.peer_mut(id)?;
+        let previous = peer.registered.replace(name.clone());
+        if peer.room.is_none() && peer.call.is_none() {
+            peer.name = name.clone();
+        }
+        if let Some(old) = previous {
+            self.names.remove(&name_key(&old));
+        }
+        self.names.insert(key, id.clone());
+        self.send(id, &ServerMsg::Registered { name });
+        Ok(())
+    }
+
+    fn join(
+        &mut self,
+        id: &PeerId,
+        room: &str,
+        name: Option<String>,
+        settings: &HubSettings,
+    ) -> Outcome {
+        if !settings.guests {
+            return fail(
+                ErrorCode::SignInRequired,
+                "This server requires signing in.",
+            );
+        }
+        if !valid_room(room) {
+            return fail(
+                ErrorCode::InvalidRoom,
+                "A room name needs 1 to 64 letters, digits, '-', '_' or '.'.",
+            );
+        }
+        let peer = self.peer(id)?;
+        if peer.room.is_some() {
+            return fail(
+                ErrorCode::AlreadyInRoom,
+                "You are already in a room; leave it first.",
+            );
+        }
+        if peer.call.is_some() {
+            return fail(ErrorCode::BusyInCall, "You are in a call; hang up first.");
+        }
+        let display = match name {
+            Some(raw) => match clean_name(&raw) {
+                Some(n) => n,
+                None => {
+                    return fail(
+                        ErrorCode::InvalidName,
+                        "A name needs 1 to 32 characters and no control characters.",
+                    );
+                }
+            },
+            None => peer
+                .registered
+                .clone()
+                .unwrap_or_else(|| "Guest".to_owned()),
+        };
+        let members = self.rooms.get(room).map(Vec::as_slice).unwrap_or_default();
+        if members.len() >= settings.room_capacity {
+            self.send(
+                id,
+                &ServerMsg::RoomFull {
+                    room: room.to_owned(),
+                    capacity: settings.room_capacity,
+                },
+            );
+            return Ok(());
+        }
+        // The newcomer is the impolite side of every pair it forms.
+        let peers: Vec<PeerInfo> = members.iter().filter_map(|m| self.info(m, false)).collect();
+        let existing: Vec<PeerId> = members.to_vec();
+        let peer = self.peer_mut(id)?;
+        peer.name = display;
+        peer.room = Some(room.to_owned());
+        self.rooms
+            .entry(room.to_owned())
+            .or_default()
+            .push(id.clone());
+        if let Some(you) = self.info(id, false) {
+            self.send(
+                id,
+                &ServerMsg::Joined {
+                    room: room.to_owned(),
+                    you,
+                    peers,
+                },
+            );
+        }
+        if let Some(newcomer) = self.info(id, true) {
+            self.send_all(&existing, &ServerMsg::PeerJoined { peer: newcomer });
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self, id: &PeerId) -> Outcome {
+        match self.leave_room(id) {
+            Some(room) => {
+                self.send(id, &ServerMsg::Left { room });
+                Ok(())
+            }
+            None => fail(ErrorCode::NotInRoom, "You are not in a room."),
+        }
+    }
+
+    /// Take the peer out of its room, telling the others; deletes an empty room.
+    fn leave_room(&mut self, id: &PeerId) -> Option<String> {
+        let room = self.peers.get_mut(id)?.room.take()?;
+        let mut remaining = Vec::new();
+        if let Some(members) = self.rooms.get_mut(&room) {
+            members.retain(|m| m != id);
+            remaining = members.clone();
+        }
+        if remaining.is_empty() {
+            self.rooms.remove(&room);
+        } else {
+            self.send_all(&remaining, &ServerMsg::PeerLeft { peer: id.clone() });
+        }
+        Some(room)
+    }
+
+    fn relay_signal(
+        &mut self,
+        id: &PeerId,
+        to: &PeerId,
+        description: Option<serde_json::Value>,
+        candidate: Option<serde_json::Value>,
+    ) -> Outcome {
+        if !self.companions(id).contains(to) {
+            return fail(
+                ErrorCode::NotAPeer,
+                "That peer is not in your room or call.",
+            );
+        }
+        self.send(
+            to,
+            &ServerMsg::Signal {
+                from: id.clone(),
+                description,
+                candidate,
+            },
+        );
+        Ok(())
+    }
+
+    /// Start ringing `user`. Returns the call id when a ring timer must start.
+    fn call(&mut self, id: &PeerId, user: &str, settings: &HubSettings) -> Outcome<Option<CallId>> {
+        if !settings.guests {
+            return fail(
+                ErrorCode::SignInRequired,
+                "This server requires signing in.",
+            );
+        }
+        let Some(user) = clean_name(user) else {
+            return fail(ErrorCode::InvalidName, "That is not a valid name.");
+        };
+        let caller = self.peer(id)?;
+        if caller.registered.is_none() {
+            return fail(
+                ErrorCode::RegisterFirst,
+                "Choose your name before calling, so the other person knows who calls.",
+            );
+        }
+        if caller.room.is_some() || caller.call.is_some() {
+            return fail(
+                ErrorCode::AlreadyInCall,
+                "You are already in a call or a room.",
+            );
+        }
+        let Some(callee_id) = self.names.get(&name_key(&user)).cloned() else {
+            return fail(ErrorCode::UserOffline, format!("{user} is not online."));
+        };
+        if &callee_id == id {
+            return fail(ErrorCode::CannotCallSelf, "You cannot call yourself.");
+        }
+        let call_id = random_id();
+        let callee = self.peer(&callee_id)?;
+        let callee_name = callee.registered.clone().unwrap_or(user);
+        if callee.room.is_some() || callee.call.is_some() {
+            self.send(
+                id,
+                &ServerMsg::Busy {
+                    call: call_id,
+                    user: callee_name,
+                },
+            );
+            return Ok(None);
+        }
+        self.calls.insert(
+            call_id.clone(),
+            Call {
+                caller: id.clone(),
+                callee: callee_id.clone(),
+                active: false,
+            },
+        );
+        let caller_name = self.peer(id)?.registered.clone();
+        for (who, name) in [(id, caller_name), (&callee_id, Some(callee_name.clone()))] {
+            let p = self.peer_mut(who)?;
+            p.call = Some(call_id.clone());
+            if let Some(name) = name {
+                p.name = name;
+            }
+        }
+        self.send(
+            id,
+            &ServerMsg::Calling {
+                call: call_id.clone(),
+                user: callee_name,
+            },
+        );
+        if let Some(from) = self.info(id, false) {
+            self.send(
+                &callee_id,
+                &ServerMsg::IncomingCall {
+                    call: call_id.clone(),
+                    from,
+                },
+            );
+        }
+        Ok(Some(call_id))
+    }
+
+    fn accept(&mut self, id: &PeerId, call_id: &CallId) -> Outcome {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return fail(ErrorCode::NoSuchCall, "That call is over.");
+        };
+        if &call.callee != id || call.active {
+            return fail(ErrorCode::NoSuchCall, "That call is not ringing for you.");
+        }
+        call.active = true;
+        let caller = call.caller.clone();
+        // The caller is polite, the callee impolite.
+        if let Some(peer) = self.info(id, true) {
+            self.send(
+                &caller,
+                &ServerMsg::CallAccepted {
+                    call: call_id.clone(),
+                    peer,
+                },
+            );
+        }
+        if let Some(peer) = self.info(&caller, false) {
+            self.send(
+                id,
+                &ServerMsg::CallAccepted {
+                    call: call_id.clone(),
+                    peer,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, id: &PeerId, call_id: &CallId, how: Refusal) -> Outcome {
+        let ringing_for_me = self.calls.get(call_id).is_some_and(|c| {
+            !c.active
+                && match how {
+                    Refusal::Decline => &c.callee == id,
+                    Refusal::Cancel => &c.caller == id,
+                }
+        });
+        if !ringing_for_me {
+            return fail(ErrorCode::NoSuchCall, "That call is not ringing for you.");
+        }
+        self.end_call(
+            id,
+            match how {
+                Refusal::Decline => EndReason::Declined,
+                Refusal::Cancel => EndReason::Cancelled,
+            },
+        );
+        Ok(())
+    }
+
+    fn hangup(&mut self, id: &PeerId) -> Outcome {
+        let Some(call_id) = self.peer(id)?.call.clone() else {
+            return fail(ErrorCode::NoSuchCall, "You are not in a call.");
+        };
+        let reason = match self.calls.get(&call_id) {
+            Some(c) if !c.active && &c.caller == id => EndReason::Cancelled,
+            Some(c) if !c.active => EndReason::Declined,
+            _ => EndReason::Hangup,
+        };
+        self.end_call(id, reason);
+        Ok(())
+    }
+
+    /// End `id`'s call, if any, telling both sides what happened.
+    fn end_call(&mut self, id: &PeerId, reason: EndReason) {
+        let Some(call_id) = self.peers.get_mut(id).and_then(|p| p.call.take()) else {
+            return;
+        };
+        let Some(call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        let other = other_party(&call, id).clone();
+        if let Some(p) = self.peers.get_mut(&other) {
+            p.call = None;
+        }
+        let caller_vanished_while_ringing = !call.active && &call.caller == id;
+        let call = call_id;
+        let to_other = match reason {
+            EndReason::Declined => ServerMsg::CallDeclined { call: call.clone() },
+            EndReason::Cancelled => ServerMsg::CallCancelled { call: call.clone() },
+            EndReason::Disconnected if caller_vanished_while_ringing => {
+                ServerMsg::CallCancelled { call: call.clone() }
+            }
+            _ => ServerMsg::CallEnded {
+                call: call.clone(),
+                reason,
+            },
+        };
+        self.send(&other, &to_other);
+        if reason != EndReason::Disconnected {
+            self.send(id, &ServerMsg::CallEnded { call, reason });
+        }
+    }
+
+    fn ring_expired(&mut self, call_id: &CallId) {
+        let Some(call) = self.calls.get(call_id) else {
+            return;
+        };
+        if call.active {
+            return;
+        }
+        let parties = [call.caller.clone(), call.callee.clone()];
+        self.calls.remove(call_id);
+        for p in &parties {
+            if let Some(peer) = self.peers.get_mut(p) {
+                peer.call = None;
+            }
+        }
+        self.send_all(
+            &parties,
+            &ServerMsg::CallMissed {
+                call: call_id.clone(),
+            },
+        );
+    }
+
+    fn chat(&mut self, id: &PeerId, text: String) -> Outcome {
+        if !valid_chat(&text) {
+            return fail(
+                ErrorCode::InvalidChat,
+                "A chat message needs 1 to 2000 characters.",
+            );
+        }
+        let to = self.companions(id);
+        let peer = self.peer(id)?;
+        if peer.room.is_none() && to.is_empty() {
+            return fail(ErrorCode::NotInRoom, "You are not in a room or call.");
+        }
+        let msg = ServerMsg::Chat {
+            from: id.clone(),
+            name: peer.name.clone(),
+            text,
+            at: now_millis(),
+        };
+        self.send_all(&to, &msg);
+        Ok(())
+    }
+
+    fn media(&mut self, id: &PeerId, media: MediaState) -> Outcome {
+        self.peer_mut(id)?.media = media;
+        let to = self.companions(id);
+        self.send_all(
+            &to,
+            &ServerMsg::Media {
+                from: id.clone(),
+                state: media,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn other_party<'a>(call: &'a Call, id: &PeerId) -> &'a PeerId {
+    if &call.caller == id {
+        &call.callee
+    } else {
+        &call.caller
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// 16 random characters from a 32-letter alphabet: 80 bits, unguessable and URL-safe.
+fn random_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

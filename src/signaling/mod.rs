@@ -1,0 +1,9 @@
+//! Signaling: protocol types, the per-connection session and the room/call hub.
+
+pub mod hub;
+pub mod names;
+pub mod protocol;
+pub mod session;
+
+pub use hub::{Hub, HubSettings, HubStats};
+pub use session::Session;

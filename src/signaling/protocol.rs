@@ -1,0 +1,385 @@
+//! The v1 signaling protocol: one JSON object per text frame, tagged by `type`.
+//! `docs/protocol.md` describes exactly these types.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::config::{IceServer, IceTransportPolicy};
+
+/// Opaque identifier of one connection (a peer).
+pub type PeerId = String;
+/// Opaque identifier of one call by name.
+pub type CallId = String;
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    Register {
+        name: String,
+    },
+    Join {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+    },
+    Leave,
+    Signal {
+        to: PeerId,
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        description: Option<Value>,
+        /// `Some(Value::Null)` is an explicit end-of-candidates and is relayed as such.
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        candidate: Option<Value>,
+    },
+    Call {
+        user: String,
+    },
+    Accept {
+        call: CallId,
+    },
+    Decline {
+        call: CallId,
+    },
+    Cancel {
+        call: CallId,
+    },
+    Hangup,
+    Chat {
+        text: String,
+    },
+    Media(MediaState),
+    Ping,
+}
+
+/// The client `type` names, to tell an unknown type from a malformed known one.
+pub const CLIENT_TYPES: &[&str] = &[
+    "register", "join", "leave", "signal", "call", "accept", "decline", "cancel", "hangup", "chat",
+    "media", "ping",
+];
+
+/// A field that is present (even as `null`) deserializes to `Some`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Whether a participant's microphone, camera and screen share are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaState {
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
+}
+
+impl Default for MediaState {
+    fn default() -> Self {
+        MediaState {
+            audio: true,
+            video: true,
+            screen: false,
+        }
+    }
+}
+
+/// A participant as others see it. `polite` is the receiver's role towards this peer in
+/// perfect negotiation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    pub name: String,
+    pub polite: bool,
+    pub media: MediaState,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    Hangup,
+    Disconnected,
+    Declined,
+    Cancelled,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Welcome {
+        id: PeerId,
+        user: Option<String>,
+        ice_servers: Vec<IceServer>,
+        ice_transport_policy: IceTransportPolicy,
+        resume: Option<String>,
+        version: u32,
+    },
+    Registered {
+        name: String,
+    },
+    Joined {
+        room: String,
+        you: PeerInfo,
+        peers: Vec<PeerInfo>,
+    },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        peer: PeerId,
+    },
+    Left {
+        room: String,
+    },
+    RoomFull {
+        room: String,
+        capacity: usize,
+    },
+    Signal {
+        from: PeerId,
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        description: Option<Value>,
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        candidate: Option<Value>,
+    },
+    Calling {
+        call: CallId,
+        user: String,
+    },
+    IncomingCall {
+        call: CallId,
+        from: PeerInfo,
+    },
+    CallAccepted {
+        call: CallId,
+        peer: PeerInfo,
+    },
+    CallDeclined {
+        call: CallId,
+    },
+    CallCancelled {
+        call: CallId,
+    },
+    CallMissed {
+        call: CallId,
+    },
+    Busy {
+        call: CallId,
+        user: String,
+    },
+    CallEnded {
+        call: CallId,
+        reason: EndReason,
+    },
+    Chat {
+        from: PeerId,
+        name: String,
+        text: String,
+        at: u64,
+    },
+    Media {
+        from: PeerId,
+        #[serde(flatten)]
+        state: MediaState,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    Pong,
+}
+
+impl ServerMsg {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The frame as JSON text. Serializing these types cannot fail (string keys, no maps
+    /// with non-string keys), so a failure is a bug worth a loud log line, not a crash.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot serialize a server message");
+            r#"{"type":"error","code":"internal","message":"internal error"}"#.to_owned()
+        })
+    }
+}
+
+/// Machine-readable error codes of `error` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidMessage,
+    UnknownType,
+    InvalidName,
+    InvalidRoom,
+    NameTaken,
+    AlreadyInRoom,
+    NotInRoom,
+    BusyInCall,
+    AlreadyInCall,
+    NotAPeer,
+    UserOffline,
+    CannotCallSelf,
+    RegisterFirst,
+    NoSuchCall,
+    InvalidChat,
+    SignInRequired,
+    Internal,
+}
+
+/// Why a text frame could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+}
+
+impl DecodeError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::Invalid(_) => ErrorCode::InvalidMessage,
+            DecodeError::UnknownType(_) => ErrorCode::UnknownType,
+        }
+    }
+}
+
+/// Decode one client frame, telling an unknown `type` apart from a malformed message.
+pub fn decode(text: &str) -> Result<ClientMsg, DecodeError> {
+    match serde_json::from_str::<ClientMsg>(text) {
+        Ok(ClientMsg::Signal {
+            description: None,
+            candidate: None,
+            ..
+        }) => Err(DecodeError::Invalid(
+            "signal needs a description or a candidate".into(),
+        )),
+        Ok(msg) => Ok(msg),
+        Err(err) => {
+            #[derive(Deserialize)]
+            struct Tag {
+                #[serde(rename = "type")]
+                kind: String,
+            }
+            match serde_json::from_str::<Tag>(text) {
+                Ok(tag) if !CLIENT_TYPES.contains(&tag.kind.as_str()) => {
+                    Err(DecodeError::UnknownType(truncate(&tag.kind, 40)))
+                }
+                Ok(_) => Err(DecodeError::Invalid(format!("malformed message: {err}"))),
+                Err(_) => Err(DecodeError::Invalid(
+                    "expected a JSON object with a \"type\" field".into(),
+                )),
+            }
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decodes_every_client_type() {
+        for text in [
+            r#"{"type":"register","name":"ann"}"#,
+            r#"{"type":"join","room":"r","name":"Ann"}"#,
+            r#"{"type":"leave"}"#,
+            r#"{"type":"signal","to":"x","candidate":null}"#,
+            r#"{"type":"call","user":"ben"}"#,
+            r#"{"type":"accept","call":"c"}"#,
+            r#"{"type":"decline","call":"c"}"#,
+            r#"{"type":"cancel","call":"c"}"#,
+            r#"{"type":"hangup"}"#,
+            r#"{"type":"chat","text":"hi"}"#,
+            r#"{"type":"media","audio":false,"video":true,"screen":false}"#,
+            r#"{"type":"ping"}"#,
+        ] {
+            decode(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+        assert_eq!(CLIENT_TYPES.len(), 12);
+    }
+
+    #[test]
+    fn null_candidate_survives_the_round_trip() {
+        let msg = decode(r#"{"type":"signal","to":"x","candidate":null}"#).unwrap();
+        let ClientMsg::Signal { candidate, .. } = msg else {
+            panic!()
+        };
+        assert_eq!(candidate, Some(Value::Null));
+        let out = ServerMsg::Signal {
+            from: "y".into(),
+            description: None,
+            candidate,
+        };
+        assert_eq!(
+            serde_json::to_value(&out).unwrap(),
+            json!({"type":"signal","from":"y","candidate":null})
+        );
+    }
+
+    #[test]
+    fn tells_unknown_types_from_malformed_ones() {
+        assert_eq!(
+            decode(r#"{"type":"dance"}"#).unwrap_err().code(),
+            ErrorCode::UnknownType
+        );
+        assert_eq!(
+            decode(r#"{"type":"join"}"#).unwrap_err().code(),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            decode("not json").unwrap_err().code(),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            decode(r#"{"type":"signal","to":"x"}"#).unwrap_err().code(),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            decode("[1,2]").unwrap_err().code(),
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn media_is_flat_on_the_wire() {
+        let msg = ServerMsg::Media {
+            from: "a".into(),
+            state: MediaState {
+                audio: false,
+                video: true,
+                screen: false,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&msg).unwrap(),
+            json!({"type":"media","from":"a","audio":false,"video":true,"screen":false})
+        );
+    }
+}

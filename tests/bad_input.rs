@@ -1,0 +1,128 @@
+//! Hostile and broken input gets a clear error or a documented close, and never disturbs a
+//! call running alongside.
+
+mod common;
+
+use common::{Client, TestServer};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Two well-behaved people in a room, to check after each abuse that they still talk.
+async fn bystanders(server: &TestServer) -> (Client, Client) {
+    let (mut ann, _) = server.joined("calm", "Ann").await;
+    let (ben, _) = server.joined("calm", "Ben").await;
+    ann.expect("peer_joined").await;
+    (ann, ben)
+}
+
+async fn still_talking(ann: &mut Client, ben: &mut Client) {
+    ann.send(json!({"type":"signal","to":ben.id,"candidate":{"candidate":"c"}}))
+        .await;
+    assert_eq!(ben.expect("signal").await["from"], ann.id.as_str());
+}
+
+#[tokio::test]
+async fn malformed_frames_get_error_frames() {
+    let server = TestServer::start().await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    let mut bad = server.client().await;
+    for (frame, code) in [
+        ("not json at all", "invalid_message"),
+        ("{\"type\":", "invalid_message"),
+        ("[1,2,3]", "invalid_message"),
+        ("{\"no_type\":1}", "invalid_message"),
+        ("{\"type\":\"explode\"}", "unknown_type"),
+        ("{\"type\":7}", "invalid_message"),
+        ("{\"type\":\"join\"}", "invalid_message"),
+        ("{\"type\":\"join\",\"room\":42}", "invalid_message"),
+        ("{\"type\":\"signal\",\"to\":\"x\"}", "invalid_message"),
+        ("{\"type\":\"join\",\"room\":\"a b/../c\"}", "invalid_room"),
+        (
+            "{\"type\":\"join\",\"room\":\"ok\",\"name\":\"\\u0000\"}",
+            "invalid_name",
+        ),
+        ("{\"type\":\"chat\",\"text\":\"hi\"}", "not_in_room"),
+        ("{\"type\":\"leave\"}", "not_in_room"),
+        (&"[".repeat(10_000), "invalid_message"),
+    ] {
+        bad.send_raw(Message::text(frame.to_owned())).await;
+        bad.expect_error(code).await;
+    }
+    // Still usable after all that.
+    bad.ping().await;
+    still_talking(&mut ann, &mut ben).await;
+}
+
+#[tokio::test]
+async fn a_second_join_and_a_signal_to_a_stranger_are_refused() {
+    let server = TestServer::start().await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    let (mut eve, _) = server.joined("elsewhere", "Eve").await;
+    eve.send(json!({"type":"join","room":"calm","name":"Eve"}))
+        .await;
+    eve.expect_error("already_in_room").await;
+    eve.send(json!({"type":"signal","to":ann.id,"description":{"type":"offer","sdp":"x"}}))
+        .await;
+    eve.expect_error("not_a_peer").await;
+    ann.expect_silence().await;
+    still_talking(&mut ann, &mut ben).await;
+}
+
+#[tokio::test]
+async fn binary_frames_close_with_1003() {
+    let server = TestServer::start().await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    let (mut bad, _) = server.joined("calm", "Bad").await;
+    ann.expect("peer_joined").await;
+    ben.expect("peer_joined").await;
+    bad.send_raw(Message::binary(vec![0u8, 159, 146, 150]))
+        .await;
+    bad.expect_close(1003).await;
+    assert_eq!(ann.expect("peer_left").await["peer"], bad.id.as_str());
+    ben.expect("peer_left").await;
+    still_talking(&mut ann, &mut ben).await;
+}
+
+#[tokio::test]
+async fn oversize_frames_close_with_1009() {
+    let server = TestServer::start().await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    let mut bad = server.client().await;
+    let huge = format!(
+        "{{\"type\":\"chat\",\"text\":\"{}\"}}",
+        "x".repeat(64 * 1024 + 1)
+    );
+    bad.send_raw(Message::text(huge)).await;
+    bad.expect_close(1009).await;
+    still_talking(&mut ann, &mut ben).await;
+
+    // Just under the limit is a normal (if rejected) message.
+    let mut fine = server.client().await;
+    let big = format!(
+        "{{\"type\":\"chat\",\"text\":\"{}\"}}",
+        "x".repeat(60 * 1024)
+    );
+    fine.send_raw(Message::text(big)).await;
+    fine.expect_error("invalid_chat").await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_does_not_disturb_others() {
+    let server = TestServer::start().await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    let mut bad = server.client().await;
+    // A text frame carrying bytes that are not UTF-8.
+    let frame = tokio_tungstenite::tungstenite::protocol::frame::Frame::message(
+        vec![0xff, 0xfe, 0xfd],
+        tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+            tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+        ),
+        true,
+    );
+    bad.send_raw(Message::Frame(frame)).await;
+    match bad.next_within(std::time::Duration::from_secs(5)).await {
+        common::Next::Closed(_) => {}
+        other => panic!("expected the connection to close, got {other:?}"),
+    }
+    still_talking(&mut ann, &mut ben).await;
+}
