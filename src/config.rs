@@ -62,7 +62,7 @@ pub struct ServeArgs {
     /// Seconds between WebSocket pings to each client [default: 10]
     #[arg(long, env = "CONFER_PING_INTERVAL", value_name = "SECS")]
     pub ping_interval: Option<u64>,
-    /// Seconds of silence (not even a pong) after which a client is dropped [default: 25]
+    /// Seconds of silence (not even a pong) after which a client is dropped; checked at each ping, so a vanished client is noticed within idle_timeout + ping_interval [default: 20]
     #[arg(long, env = "CONFER_IDLE_TIMEOUT", value_name = "SECS")]
     pub idle_timeout: Option<u64>,
 }
@@ -107,7 +107,7 @@ impl Default for Config {
             ice_transport_policy: IceTransportPolicy::All,
             ring_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(20),
         }
     }
 }

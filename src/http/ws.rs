@@ -16,7 +16,6 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// Close codes (RFC 6455 §7.4.1), documented in docs/protocol.md.
 pub mod close_code {
-    pub const NORMAL: u16 = 1000;
     pub const UNSUPPORTED_DATA: u16 = 1003;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
@@ -72,11 +71,8 @@ async fn serve(socket: WebSocket, app: AppState) {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_heard = Instant::now(),
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Err(err)) => {
-                    let too_big = std::error::Error::source(&err)
-                        .map(|e| e.to_string())
-                        .unwrap_or_else(|| err.to_string());
-                    tracing::debug!(peer = %session.id(), error = %too_big, "websocket read error");
-                    if too_big.contains("too long") || too_big.contains("too big") || too_big.contains("Space limit") {
+                    tracing::debug!(peer = %session.id(), error = %err, "websocket read error");
+                    if is_oversize(err) {
                         break Some((close_code::TOO_BIG, "frame larger than 64 KiB"));
                     }
                     break None;
@@ -116,5 +112,11 @@ async fn serve(socket: WebSocket, app: AppState) {
     } else {
         let _ = sink.close().await;
     }
-    let _ = close_code::NORMAL;
+}
+
+/// Whether a read failed because a frame or message exceeded [`MAX_FRAME_BYTES`].
+fn is_oversize(err: axum::Error) -> bool {
+    err.into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
