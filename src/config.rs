@@ -43,6 +43,21 @@ pub struct ServeArgs {
     /// Directory for the database, generated secrets, certificates and the dev mailbox [default: ./data]
     #[arg(long, env = "CONFER_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// `postgres://user:pass@host/db` for PostgreSQL, or `sqlite://path` [default: confer.db in data_dir]
+    #[arg(long, env = "CONFER_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The address people use to reach this server, for links in emails, e.g.
+    /// `https://meet.example.org` [default: taken from each request]
+    #[arg(long, env = "CONFER_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Outgoing mail server: `smtps://user:pass@host:465`, `smtp://user:pass@host:587`
+    /// (STARTTLS), `smtp://host:25?tls=none` (plain) [default: none; mail goes to the dev
+    /// mailbox in data_dir/mail]
+    #[arg(long, env = "CONFER_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of account emails [default: Confer <confer@localhost>]
+    #[arg(long, env = "CONFER_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
     /// Most participants in one mesh room [default: 8]
     #[arg(long, env = "CONFER_ROOM_CAPACITY", value_name = "N")]
     pub room_capacity: Option<usize>,
@@ -73,6 +88,10 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
     room_capacity: Option<usize>,
     guests: Option<bool>,
     ice_servers: Option<Vec<IceServer>>,
@@ -87,6 +106,10 @@ struct FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
     pub room_capacity: usize,
     pub guests: bool,
     pub ice_servers: Vec<IceServer>,
@@ -101,6 +124,10 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             data_dir: PathBuf::from("data"),
+            database_url: None,
+            public_url: None,
+            smtp_url: None,
+            mail_from: "Confer <confer@localhost>".to_owned(),
             room_capacity: 8,
             guests: true,
             ice_servers: Vec::new(),
@@ -130,6 +157,16 @@ pub enum ConfigError {
     IceServers(String),
     #[error("{0} must be at least {1}")]
     TooSmall(&'static str, u64),
+}
+
+impl Config {
+    /// Whether cookies must be `Secure`: the server is reached over HTTPS (directly, or
+    /// through a TLS-terminating proxy named in `public_url`).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
 }
 
 const DEFAULT_CONFIG_FILE: &str = "confer.toml";
@@ -163,6 +200,14 @@ impl Config {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or(d.data_dir),
+            database_url: args.database_url.clone().or(file.database_url),
+            public_url: args
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            smtp_url: args.smtp_url.clone().or(file.smtp_url),
+            mail_from: args.mail_from.clone().or(file.mail_from).unwrap_or(d.mail_from),
             room_capacity: args
                 .room_capacity
                 .or(file.room_capacity)

@@ -1,23 +1,29 @@
 //! Confer: a self-hosted video calling server in one binary.
 
+pub mod auth;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod signaling;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use config::Config;
-use signaling::{Hub, HubSettings};
+use signaling::{CallEvent, Hub, HubSettings};
+use store::Store;
 
 /// A server bound to its address and running in the background.
 pub struct Server {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
+    pub store: Store,
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -35,20 +41,82 @@ impl Server {
     }
 }
 
-/// Bind `config.listen` and serve in a background task.
+/// Open the database, bind `config.listen` and serve in a background task.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir)
+        .await
+        .context("cannot open the database")?;
+    let mailer = mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from, &config.data_dir)
+        .context("cannot set up email")?;
+    if let Some(dir) = mailer.dev_mailbox() {
+        tracing::info!(
+            "no smtp_url set: account emails are logged and written to {}",
+            dir.display()
+        );
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let hub = Hub::new(HubSettings::from(&config));
+
+    let (events, event_rx) = mpsc::channel(signaling::hub::CALL_EVENT_BACKLOG);
+    tokio::spawn(record_calls(store.clone(), event_rx));
+    tokio::spawn(purge_expired(store.clone()));
+    let hub = Hub::new(HubSettings::from(&config), Some(events));
     let state = http::AppState {
         config: Arc::new(config),
         hub: hub.clone(),
+        store: store.clone(),
+        mailer,
+        limits: Arc::new(auth::rate_limit::AccountLimits::default()),
     };
-    let app = http::router(state);
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Server { addr, hub, task })
+    Ok(Server {
+        addr,
+        hub,
+        store,
+        task,
+    })
+}
+
+/// Write call-log events to the database, one at a time, in order.
+async fn record_calls(store: Store, mut events: mpsc::Receiver<CallEvent>) {
+    while let Some(event) = events.recv().await {
+        let result = match &event {
+            CallEvent::Started {
+                call,
+                caller,
+                callee,
+            } => {
+                store
+                    .log_call_started(
+                        call,
+                        (&caller.name, caller.user_id),
+                        (&callee.name, callee.user_id),
+                    )
+                    .await
+            }
+            CallEvent::Answered { call } => store.log_call_answered(call).await,
+            CallEvent::Ended { call, outcome } => store.log_call_ended(call, *outcome).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, ?event, "cannot write the call log");
+        }
+    }
+}
+
+/// Sweep expired sessions and reset links once an hour.
+async fn purge_expired(store: Store) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match store.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "purged expired sessions and reset links"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge expired sessions"),
+        }
+    }
 }

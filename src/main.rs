@@ -1,7 +1,11 @@
-use anyhow::Context;
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use confer::auth::{password, rules};
 use confer::config::{Config, ServeArgs};
+use confer::store::{NewUser, Store, StoreError};
 
 /// Confer: self-hosted video calls. Run with no arguments to serve on 0.0.0.0:8080.
 ///
@@ -14,13 +18,38 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    serve: ServeArgs,
+    settings: ServeArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the web client, signaling and API (the default).
     Serve(ServeArgs),
+    /// Create or update the database schema, then exit.
+    Migrate(ServeArgs),
+    /// Manage accounts in the configured database.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+        #[command(flatten)]
+        settings: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create an account. The password is read from standard input (or asked for on a terminal).
+    Add {
+        username: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// List accounts.
+    List,
+    /// Delete an account, its sessions and reset links (its calls stay in others' history).
+    Delete { username: String },
+    /// Set a new password (read like `add`) and sign the account out everywhere.
+    SetPassword { username: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,16 +60,23 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "confer=info,warn".into()),
         )
         .init();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
-    };
-    let config = Config::load(&args)?;
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?
-        .block_on(serve(config))
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        None => runtime.block_on(serve(Config::load(&cli.settings)?)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(Config::load(&args)?)),
+        Some(Command::Migrate(args)) => runtime.block_on(async {
+            let store = open_store(&Config::load(&args)?).await?;
+            store.close().await;
+            println!("database is up to date");
+            Ok(())
+        }),
+        Some(Command::User { action, settings }) => {
+            runtime.block_on(user_command(action, &Config::load(&settings)?))
+        }
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -55,4 +91,85 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
     }
     Ok(())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    Store::open(config.database_url.as_deref(), &config.data_dir)
+        .await
+        .context("cannot open the database")
+}
+
+async fn user_command(action: UserAction, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match action {
+        UserAction::Add { username, email } => {
+            if let Some(p) = rules::username_problem(&username) {
+                bail!("username: {p}");
+            }
+            if let Some(p) = rules::email_problem(&email) {
+                bail!("email: {p}");
+            }
+            let hash = password::hash(&read_new_password()?).await?;
+            match store
+                .create_user(NewUser {
+                    username: &username,
+                    email: &email,
+                    password_hash: &hash,
+                })
+                .await
+            {
+                Ok(user) => println!("created {} <{}>", user.username, user.email),
+                Err(StoreError::UsernameTaken) => bail!("the username {username} is taken"),
+                Err(StoreError::EmailTaken) => bail!("an account already uses {email}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserAction::List => {
+            for user in store.list_users().await? {
+                println!("{}\t{}\t{}", user.username, user.email, user.created_at);
+            }
+        }
+        UserAction::Delete { username } => {
+            let user = find(&store, &username).await?;
+            store.delete_user(user.id).await?;
+            println!("deleted {}", user.username);
+        }
+        UserAction::SetPassword { username } => {
+            let user = find(&store, &username).await?;
+            let hash = password::hash(&read_new_password()?).await?;
+            store.set_password_hash(user.id, &hash).await?;
+            println!("password changed for {}; all its sessions are signed out", user.username);
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn find(store: &Store, username: &str) -> anyhow::Result<confer::store::User> {
+    store
+        .user_by_username(username)
+        .await?
+        .with_context(|| format!("no account named {username}"))
+}
+
+/// A password from a terminal prompt (not echoed), or the first line of standard input.
+fn read_new_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Confirm password: ")?;
+        if first != again {
+            bail!("the passwords do not match");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if let Some(p) = rules::password_problem(&password) {
+        bail!("password: {p}");
+    }
+    Ok(password)
 }

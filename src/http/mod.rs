@@ -1,29 +1,70 @@
-//! HTTP: the router, the embedded web client and the WebSocket endpoint.
+//! HTTP: the router, the embedded web client, the accounts API and the WebSocket endpoint.
 
+pub mod accounts;
 pub mod assets;
+pub mod origin;
 pub mod ws;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
 
+use crate::auth::rate_limit::AccountLimits;
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::signaling::Hub;
+use crate::store::Store;
+
+/// Largest accepted API request body.
+const MAX_API_BODY: usize = 16 * 1024;
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
+    pub store: Store,
+    pub mailer: Mailer,
+    pub limits: Arc<AccountLimits>,
+}
+
+impl AppState {
+    /// The base URL for links in emails: `public_url`, else the scheme and host of the request.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.config.public_url {
+            return url.clone();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(assets::index))
+    let api = Router::new()
+        .route("/account/signup", post(accounts::sign_up))
+        .route("/account/signin", post(accounts::sign_in))
+        .route("/account/signout", post(accounts::sign_out))
+        .route("/account/me", get(accounts::me))
+        .route("/account/forgot", post(accounts::forgot))
+        .route("/account/reset", post(accounts::reset))
+        .route("/account/password", post(accounts::change_password))
+        .route("/calls/recent", get(accounts::recent_calls))
+        .layer(axum::middleware::from_fn(origin::reject_cross_site))
+        .layer(DefaultBodyLimit::max(MAX_API_BODY));
+    let mut app = Router::new()
         .route("/r/{room}", get(assets::index))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(get(assets::file))
-        .with_state(state)
+        .nest("/api", api);
+    // Pages of the single-page client.
+    for page in ["/", "/signin", "/signup", "/forgot", "/reset", "/account", "/calls"] {
+        app = app.route(page, get(assets::index));
+    }
+    app.fallback(get(assets::file)).with_state(state)
 }

@@ -4,12 +4,13 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
 use futures_util::{SinkExt, StreamExt};
 
 use super::AppState;
-use crate::signaling::Session;
+use crate::signaling::{Session, SignedIn};
 
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -24,35 +25,30 @@ pub mod close_code {
 pub async fn upgrade(
     State(app): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !super::origin::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
+    // A database outage must not stop calls: the person is then treated as a guest.
+    let user = match super::accounts::current_user(&app, &jar).await {
+        Ok(user) => user.map(|u| SignedIn {
+            user_id: u.id,
+            username: u.username,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the session cookie");
+            None
+        }
+    };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, app))
+        .on_upgrade(move |socket| serve(socket, app, user))
 }
 
-/// A browser always sends `Origin` on a WebSocket upgrade; a page from another site must not
-/// ride on this site's cookies. Clients that send no `Origin` (not browsers) are allowed.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let (Ok(origin), Some(Ok(host))) = (
-        origin.to_str(),
-        headers.get(header::HOST).map(|h| h.to_str()),
-    ) else {
-        return false;
-    };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
-}
-
-async fn serve(socket: WebSocket, app: AppState) {
-    let (session, mut inbox) = Session::open(app.hub.clone());
+async fn serve(socket: WebSocket, app: AppState, user: Option<SignedIn>) {
+    let (session, mut inbox) = Session::open(app.hub.clone(), Some(app.store.clone()), user);
     let (mut sink, mut stream) = socket.split();
     let mut ping = tokio::time::interval(app.config.ping_interval);
     ping.tick().await;
@@ -63,7 +59,7 @@ async fn serve(socket: WebSocket, app: AppState) {
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     last_heard = Instant::now();
-                    session.handle_text(text.as_str());
+                    session.handle_text(text.as_str()).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
                     break Some((close_code::UNSUPPORTED_DATA, "only text frames are accepted"));

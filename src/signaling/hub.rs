@@ -15,6 +15,41 @@ use super::protocol::{
     CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, ServerMsg,
 };
 use crate::config::{Config, IceServer, IceTransportPolicy};
+use crate::store::CallOutcome;
+
+/// Someone signed in with an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub user_id: i64,
+    pub username: String,
+}
+
+/// One side of a call, for the call log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub name: String,
+    pub user_id: Option<i64>,
+}
+
+/// What happened to calls by name, for the call log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    Started {
+        call: CallId,
+        caller: Party,
+        callee: Party,
+    },
+    Answered {
+        call: CallId,
+    },
+    Ended {
+        call: CallId,
+        outcome: CallOutcome,
+    },
+}
+
+/// Call-log events waiting to be written before new ones are dropped (with a warning).
+pub const CALL_EVENT_BACKLOG: usize = 4096;
 
 /// Frames queued for one connection before it counts as a slow consumer.
 pub const OUTBOX_CAPACITY: usize = 256;
@@ -82,6 +117,8 @@ struct Peer {
     name: String,
     /// The name this peer can be called by, if it registered one.
     registered: Option<String>,
+    /// The account, when signed in.
+    user_id: Option<i64>,
     room: Option<String>,
     call: Option<CallId>,
     media: MediaState,
@@ -101,6 +138,7 @@ struct State {
     /// Lower-cased registered name → peer.
     names: HashMap<String, PeerId>,
     calls: HashMap<CallId, Call>,
+    events: Option<mpsc::Sender<CallEvent>>,
 }
 
 /// Counts for health and metrics.
@@ -117,9 +155,13 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(settings: HubSettings) -> Arc<Hub> {
+    /// A hub; call-log events go to `events` when given.
+    pub fn new(settings: HubSettings, events: Option<mpsc::Sender<CallEvent>>) -> Arc<Hub> {
         Arc::new(Hub {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                events,
+                ..State::default()
+            }),
             settings,
         })
     }
@@ -139,24 +181,35 @@ impl Hub {
         }
     }
 
-    /// Register a new connection and send it `welcome`.
-    pub fn connect(&self, outbox: Outbox) -> PeerId {
+    /// Register a new connection and send it `welcome`. A signed-in person is callable under
+    /// their username at once (taking it over from an older tab of theirs).
+    pub fn connect(&self, outbox: Outbox, user: Option<SignedIn>) -> PeerId {
         let id = random_id();
         let welcome = ServerMsg::Welcome {
             id: id.clone(),
-            user: None,
+            user: user.as_ref().map(|u| u.username.clone()),
             ice_servers: self.settings.ice_servers.clone(),
             ice_transport_policy: self.settings.ice_transport_policy,
             resume: None,
             version: 1,
         };
         outbox.push(welcome.to_json());
-        self.lock().peers.insert(
+        let mut s = self.lock();
+        if let Some(user) = &user
+            && let Some(previous) = s.names.insert(name_key(&user.username), id.clone())
+            && let Some(p) = s.peers.get_mut(&previous)
+        {
+            p.registered = None;
+        }
+        s.peers.insert(
             id.clone(),
             Peer {
                 outbox,
-                name: "Guest".to_owned(),
-                registered: None,
+                name: user
+                    .as_ref()
+                    .map_or_else(|| "Guest".to_owned(), |u| u.username.clone()),
+                registered: user.as_ref().map(|u| u.username.clone()),
+                user_id: user.map(|u| u.user_id),
                 room: None,
                 call: None,
                 media: MediaState::default(),
@@ -173,7 +226,10 @@ impl Hub {
         if let Some(peer) = s.peers.remove(id)
             && let Some(name) = peer.registered
         {
-            s.names.remove(&name_key(&name));
+            let key = name_key(&name);
+            if s.names.get(&key) == Some(id) {
+                s.names.remove(&key);
+            }
         }
     }
 
@@ -242,6 +298,36 @@ enum Refusal {
 }
 
 impl State {
+    /// With `guests = false`, people who are not signed in may only connect.
+    fn refuse_guest(&self, id: &PeerId, settings: &HubSettings) -> Outcome {
+        if !settings.guests && self.peers.get(id).is_some_and(|p| p.user_id.is_none()) {
+            return fail(
+                ErrorCode::SignInRequired,
+                "Please sign in: this server does not admit guests.",
+            );
+        }
+        Ok(())
+    }
+
+    fn log(&self, event: CallEvent) {
+        if let Some(events) = &self.events
+            && events.try_send(event).is_err()
+        {
+            tracing::warn!("call log is not keeping up; an entry was dropped");
+        }
+    }
+
+    fn party(&self, id: &PeerId) -> Party {
+        let peer = self.peers.get(id);
+        Party {
+            name: peer
+                .and_then(|p| p.registered.clone())
+                .or_else(|| peer.map(|p| p.name.clone()))
+                .unwrap_or_default(),
+            user_id: peer.and_then(|p| p.user_id),
+        }
+    }
+
     fn send(&self, to: &PeerId, msg: &ServerMsg) {
         if let Some(peer) = self.peers.get(to) {
             peer.outbox.push(msg.to_json());
@@ -300,12 +386,7 @@ impl State {
     }
 
     fn register(&mut self, id: &PeerId, raw: &str, settings: &HubSettings) -> Outcome {
-        if !settings.guests {
-            return fail(
-                ErrorCode::SignInRequired,
-                "This server requires signing in.",
-            );
-        }
+        self.refuse_guest(id, settings)?;
         let Some(name) = clean_name(raw) else {
             return fail(
                 ErrorCode::InvalidName,
@@ -313,6 +394,15 @@ impl State {
             );
         };
         let key = name_key(&name);
+        let me = self.peer(id)?;
+        if let (Some(_), Some(own)) = (me.user_id, &me.registered)
+            && name_key(own) != key
+        {
+            return fail(
+                ErrorCode::InvalidName,
+                format!("You are signed in as {own}; that is the name people call."),
+            );
+        }
         match self.names.get(&key) {
             Some(owner) if owner != id => {
                 return fail(
@@ -342,12 +432,7 @@ impl State {
         name: Option<String>,
         settings: &HubSettings,
     ) -> Outcome {
-        if !settings.guests {
-            return fail(
-                ErrorCode::SignInRequired,
-                "This server requires signing in.",
-            );
-        }
+        self.refuse_guest(id, settings)?;
         if !valid_room(room) {
             return fail(
                 ErrorCode::InvalidRoom,
@@ -365,6 +450,8 @@ impl State {
             return fail(ErrorCode::BusyInCall, "You are in a call; hang up first.");
         }
         let display = match name {
+            // Signed-in people appear under their username.
+            _ if peer.user_id.is_some() => peer.registered.clone().unwrap_or_default(),
             Some(raw) => match clean_name(&raw) {
                 Some(n) => n,
                 None => {
@@ -468,12 +555,7 @@ impl State {
 
     /// Start ringing `user`. Returns the call id when a ring timer must start.
     fn call(&mut self, id: &PeerId, user: &str, settings: &HubSettings) -> Outcome<Option<CallId>> {
-        if !settings.guests {
-            return fail(
-                ErrorCode::SignInRequired,
-                "This server requires signing in.",
-            );
-        }
+        self.refuse_guest(id, settings)?;
         let Some(user) = clean_name(user) else {
             return fail(ErrorCode::InvalidName, "That is not a valid name.");
         };
@@ -500,6 +582,15 @@ impl State {
         let callee = self.peer(&callee_id)?;
         let callee_name = callee.registered.clone().unwrap_or(user);
         if callee.room.is_some() || callee.call.is_some() {
+            self.log(CallEvent::Started {
+                call: call_id.clone(),
+                caller: self.party(id),
+                callee: self.party(&callee_id),
+            });
+            self.log(CallEvent::Ended {
+                call: call_id.clone(),
+                outcome: CallOutcome::Busy,
+            });
             self.send(
                 id,
                 &ServerMsg::Busy {
@@ -509,6 +600,11 @@ impl State {
             );
             return Ok(None);
         }
+        self.log(CallEvent::Started {
+            call: call_id.clone(),
+            caller: self.party(id),
+            callee: self.party(&callee_id),
+        });
         self.calls.insert(
             call_id.clone(),
             Call {
@@ -553,6 +649,9 @@ impl State {
         }
         call.active = true;
         let caller = call.caller.clone();
+        self.log(CallEvent::Answered {
+            call: call_id.clone(),
+        });
         // The caller is polite, the callee impolite.
         if let Some(peer) = self.info(id, true) {
             self.send(
@@ -622,6 +721,17 @@ impl State {
             p.call = None;
         }
         let caller_vanished_while_ringing = !call.active && &call.caller == id;
+        let outcome = match reason {
+            _ if call.active => CallOutcome::Answered,
+            EndReason::Declined => CallOutcome::Declined,
+            EndReason::Cancelled => CallOutcome::Cancelled,
+            _ if caller_vanished_while_ringing => CallOutcome::Cancelled,
+            _ => CallOutcome::Missed,
+        };
+        self.log(CallEvent::Ended {
+            call: call_id.clone(),
+            outcome,
+        });
         let call = call_id;
         let to_other = match reason {
             EndReason::Declined => ServerMsg::CallDeclined { call: call.clone() },
@@ -649,6 +759,10 @@ impl State {
         }
         let parties = [call.caller.clone(), call.callee.clone()];
         self.calls.remove(call_id);
+        self.log(CallEvent::Ended {
+            call: call_id.clone(),
+            outcome: CallOutcome::Missed,
+        });
         for p in &parties {
             if let Some(peer) = self.peers.get_mut(p) {
                 peer.call = None;

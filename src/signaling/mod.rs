@@ -5,5 +5,5 @@ pub mod names;
 pub mod protocol;
 pub mod session;
 
-pub use hub::{Hub, HubSettings, HubStats};
+pub use hub::{CallEvent, Hub, HubSettings, HubStats, SignedIn};
 pub use session::Session;

@@ -1,25 +1,39 @@
 //! One client's session, independent of the transport that carries its frames.
 //!
 //! A transport (WebSocket today, HTTP fallback later) opens a [`Session`], feeds it the text
-//! frames it receives, forwards what arrives on the [`Inbox`] and closes the session when
-//! the connection ends.
+//! frames it receives, forwards what arrives on the [`Inbox`] and drops the session when the
+//! connection ends.
 
 use std::sync::Arc;
 
-use super::hub::{Hub, Inbox, outbox};
-use super::protocol::{PeerId, decode};
+use super::hub::{Hub, Inbox, SignedIn, outbox};
+use super::names::clean_name;
+use super::protocol::{ClientMsg, ErrorCode, PeerId, decode};
+use crate::store::Store;
 
 pub struct Session {
     hub: Arc<Hub>,
     id: PeerId,
+    /// Accounts, to keep guests off names that belong to registered users.
+    store: Option<Store>,
+    signed_in: bool,
 }
 
 impl Session {
     /// Open a session; `welcome` is already queued on the returned inbox.
-    pub fn open(hub: Arc<Hub>) -> (Session, Inbox) {
+    pub fn open(hub: Arc<Hub>, store: Option<Store>, user: Option<SignedIn>) -> (Session, Inbox) {
         let (outbox, inbox) = outbox();
-        let id = hub.connect(outbox);
-        (Session { hub, id }, inbox)
+        let signed_in = user.is_some();
+        let id = hub.connect(outbox, user);
+        (
+            Session {
+                hub,
+                id,
+                store,
+                signed_in,
+            },
+            inbox,
+        )
     }
 
     pub fn id(&self) -> &PeerId {
@@ -27,10 +41,49 @@ impl Session {
     }
 
     /// Handle one text frame from the client.
-    pub fn handle_text(&self, text: &str) {
+    pub async fn handle_text(&self, text: &str) {
         match decode(text) {
-            Ok(msg) => self.hub.handle(&self.id, msg),
+            Ok(msg) => {
+                if let Some(name) = self.guest_name(&msg)
+                    && self.belongs_to_an_account(name).await
+                {
+                    self.hub.reject(
+                        &self.id,
+                        ErrorCode::NameTaken,
+                        format!("{name} belongs to a registered user. Sign in to use it."),
+                    );
+                    return;
+                }
+                self.hub.handle(&self.id, msg)
+            }
             Err(err) => self.hub.reject(&self.id, err.code(), err.to_string()),
+        }
+    }
+
+    /// The name a guest wants to use in this message, if any.
+    fn guest_name<'m>(&self, msg: &'m ClientMsg) -> Option<&'m str> {
+        if self.signed_in {
+            return None;
+        }
+        match msg {
+            ClientMsg::Register { name } => Some(name),
+            ClientMsg::Join { name: Some(name), .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` is an account's username. If the database cannot answer, guests go on
+    /// (calls must keep working while accounts are down); the hub still rejects bad names.
+    async fn belongs_to_an_account(&self, name: &str) -> bool {
+        let (Some(store), Some(name)) = (&self.store, clean_name(name)) else {
+            return false;
+        };
+        match store.username_exists(&name).await {
+            Ok(exists) => exists,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a guest name against accounts");
+                false
+            }
         }
     }
 }

@@ -82,6 +82,87 @@ impl TestServer {
         c
     }
 
+    /// An HTTP/1.1 request with optional JSON body, cookie and extra headers.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        cookie: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let mut stream = TcpStream::connect(self.addr()).await.unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr()
+        );
+        if let Some(cookie) = cookie {
+            head.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        for (k, v) in extra {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() || method == "POST" {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+            .await
+            .expect("response in time")
+            .unwrap();
+        Response::parse(&raw)
+    }
+
+    pub async fn post(&self, path: &str, body: Value, cookie: Option<&str>) -> Response {
+        self.request("POST", path, Some(&body.to_string()), cookie, &[])
+            .await
+    }
+
+    /// Create an account through the API; returns its session cookie (`name=value`).
+    pub async fn sign_up(&self, username: &str, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/api/account/signup",
+                json!({"username":username,"email":email,"password":password,"confirm":password}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.session_cookie().expect("a session cookie")
+    }
+
+    /// Connect a WebSocket client carrying a cookie.
+    pub async fn client_with_cookie(&self, cookie: &str) -> (Client, Value) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self.ws_url().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Cookie", cookie.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut client = Client {
+            ws,
+            id: String::new(),
+        };
+        let welcome = client.expect("welcome").await;
+        client.id = welcome["id"].as_str().unwrap().to_owned();
+        (client, welcome)
+    }
+
+    /// The newest message in the dev mailbox.
+    pub fn last_mail(&self) -> Option<String> {
+        let dir = self.data_dir.join("mail");
+        let mut files: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+        files.sort();
+        std::fs::read_to_string(files.last()?).ok()
+    }
+
     /// A plain HTTP/1.1 GET; returns (status, headers+body text).
     pub async fn get(&self, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr()).await.unwrap();
@@ -116,6 +197,57 @@ fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    fn parse(raw: &[u8]) -> Response {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+            .collect();
+        Response {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// `confer_session=...` from Set-Cookie, when a new session was set.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .filter_map(|(_, v)| v.split(';').next())
+            .find(|c| c.starts_with("confer_session=") && c.len() > "confer_session=".len())
+            .map(str::to_owned)
+    }
 }
 
 pub struct Client {
