@@ -1,0 +1,51 @@
+// Pre-join screen of a room: camera preview, your name, "Join".
+import { h, playStream } from './dom.js';
+
+/**
+ * @param {HTMLElement} root
+ * @param {object} state   {room, name}
+ * @param {object} actions {onJoin(name)}
+ * @returns {{setMedia(stream, message): void, setBusy(busy: boolean): void}}
+ */
+export function renderPrejoin(root, state, actions) {
+  const preview = h('video', {
+    className: 'preview', autoplay: true, playsInline: true, muted: true,
+    'aria-label': 'Camera preview',
+  });
+  preview.setAttribute('playsinline', '');
+  preview.setAttribute('muted', '');
+  const mediaMsg = h('p', { className: 'media-message', role: 'status', 'aria-live': 'polite' });
+  const nameInput = h('input', {
+    id: 'prejoin-name', name: 'name', type: 'text', autocomplete: 'nickname', maxlength: '32',
+    value: state.name || '', required: true,
+  });
+  const joinButton = h('button', { type: 'submit', className: 'primary', text: 'Join' });
+  const form = h('form', {
+    className: 'card',
+    onsubmit: (e) => { e.preventDefault(); actions.onJoin(nameInput.value.trim()); },
+  },
+  h('div', { className: 'row' },
+    h('label', { for: 'prejoin-name', text: 'Your name' }),
+    nameInput,
+    joinButton));
+
+  root.replaceChildren(h('div', { className: 'prejoin' },
+    h('h2', {}, 'Room ', h('span', { className: 'room-name', text: state.room })),
+    h('figure', { className: 'tile self' }, preview, h('figcaption', { text: 'Camera preview' })),
+    mediaMsg,
+    form));
+
+  return {
+    setMedia(stream, message) {
+      if (stream && stream.getVideoTracks().length) {
+        playStream(preview, stream);
+      } else {
+        preview.srcObject = null;
+      }
+      mediaMsg.textContent = message || '';
+    },
+    setBusy(busy) {
+      joinButton.disabled = busy;
+    },
+  };
+}
