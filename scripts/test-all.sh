@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite of Confer, installing what is missing first:
-#   formatting and lints, Rust unit and integration tests, browser tests in Chromium.
+#   formatting and lints, Rust unit and integration tests (SQLite and PostgreSQL), browser
+#   tests in Chromium.
 # Works on a fresh Debian machine with only the Rust toolchain. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +20,52 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v python3 >/dev/null || missing+=(python3)
+command -v pg_isready >/dev/null || missing+=(postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
     echo "all present"
 fi
+step "PostgreSQL for the store tests"
+# Tests create and drop their own databases on the server at CONFER_TEST_POSTGRES.
+if [ -z "${CONFER_TEST_POSTGRES:-}" ]; then
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+        fi
+        cluster=$(ls /etc/postgresql | sort -V | tail -1)
+        as_root pg_ctlcluster --skip-systemctl-redirect "$cluster" main start || true
+        for _ in $(seq 1 30); do
+            pg_isready -q -h 127.0.0.1 -p 5432 && break
+            sleep 1
+        done
+    fi
+    # A fresh Debian install asks for a password on TCP: give the postgres role a test one.
+    if psql -h 127.0.0.1 -U postgres -w -c 'SELECT 1' postgres >/dev/null 2>&1; then
+        export CONFER_TEST_POSTGRES="postgres://postgres@127.0.0.1:5432/postgres"
+    else
+        as_root su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'confer-test'\"" >/dev/null
+        export CONFER_TEST_POSTGRES="postgres://postgres:confer-test@127.0.0.1:5432/postgres"
+    fi
+fi
+echo "using $CONFER_TEST_POSTGRES"
+
+step "An SMTP sink for the account browser tests (aiosmtpd)"
+if python3 -c 'import aiosmtpd' 2>/dev/null; then
+    export CONFER_PYTHON=python3
+elif python3 -m pip install --quiet --disable-pip-version-check aiosmtpd 2>/dev/null &&
+    python3 -c 'import aiosmtpd' 2>/dev/null; then
+    export CONFER_PYTHON=python3
+else
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd
+    export CONFER_PYTHON=/usr/bin/python3
+fi
+echo "using $CONFER_PYTHON"
+
 for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
