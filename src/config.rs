@@ -35,50 +35,55 @@ pub struct IceServer {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
     /// Configuration file (TOML). A missing default file is fine; a missing named file is an error.
-    #[arg(long, env = "CONFER_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "CONFER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address for HTTP and WebSocket [default: 0.0.0.0:8080]
-    #[arg(long, env = "CONFER_LISTEN", value_name = "ADDR")]
+    #[arg(long, global = true, env = "CONFER_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Directory for the database, generated secrets, certificates and the dev mailbox [default: ./data]
-    #[arg(long, env = "CONFER_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "CONFER_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// `postgres://user:pass@host/db` for PostgreSQL, or `sqlite://path` [default: confer.db in data_dir]
-    #[arg(long, env = "CONFER_DATABASE_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "CONFER_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
     /// The address people use to reach this server, for links in emails, e.g.
     /// `https://meet.example.org` [default: taken from each request]
-    #[arg(long, env = "CONFER_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "CONFER_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
     /// Outgoing mail server: `smtps://user:pass@host:465`, `smtp://user:pass@host:587`
     /// (STARTTLS), `smtp://host:25?tls=none` (plain) [default: none; mail goes to the dev
     /// mailbox in data_dir/mail]
-    #[arg(long, env = "CONFER_SMTP_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "CONFER_SMTP_URL", value_name = "URL")]
     pub smtp_url: Option<String>,
     /// Sender of account emails [default: Confer <confer@localhost>]
-    #[arg(long, env = "CONFER_MAIL_FROM", value_name = "ADDRESS")]
+    #[arg(long, global = true, env = "CONFER_MAIL_FROM", value_name = "ADDRESS")]
     pub mail_from: Option<String>,
     /// Most participants in one mesh room [default: 8]
-    #[arg(long, env = "CONFER_ROOM_CAPACITY", value_name = "N")]
+    #[arg(long, global = true, env = "CONFER_ROOM_CAPACITY", value_name = "N")]
     pub room_capacity: Option<usize>,
     /// Allow joining rooms and calling by name without an account [default: true]
-    #[arg(long, env = "CONFER_GUESTS", value_name = "BOOL")]
+    #[arg(long, global = true, env = "CONFER_GUESTS", value_name = "BOOL")]
     pub guests: Option<bool>,
     /// STUN/TURN servers for browsers: a JSON array of RTCIceServer objects, or comma-separated
     /// URLs such as `stun:stun.example.org:3478` [default: none]
-    #[arg(long, env = "CONFER_ICE_SERVERS", value_name = "LIST")]
+    #[arg(long, global = true, env = "CONFER_ICE_SERVERS", value_name = "LIST")]
     pub ice_servers: Option<String>,
     /// `all`, or `relay` to force every call through TURN [default: all]
-    #[arg(long, env = "CONFER_ICE_TRANSPORT_POLICY", value_name = "POLICY")]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_ICE_TRANSPORT_POLICY",
+        value_name = "POLICY"
+    )]
     pub ice_transport_policy: Option<IceTransportPolicy>,
     /// Seconds a call by name rings before it is missed [default: 30]
-    #[arg(long, env = "CONFER_RING_TIMEOUT", value_name = "SECS")]
+    #[arg(long, global = true, env = "CONFER_RING_TIMEOUT", value_name = "SECS")]
     pub ring_timeout: Option<u64>,
     /// Seconds between WebSocket pings to each client [default: 10]
-    #[arg(long, env = "CONFER_PING_INTERVAL", value_name = "SECS")]
+    #[arg(long, global = true, env = "CONFER_PING_INTERVAL", value_name = "SECS")]
     pub ping_interval: Option<u64>,
     /// Seconds of silence (not even a pong) after which a client is dropped; checked at each ping, so a vanished client is noticed within idle_timeout + ping_interval [default: 20]
-    #[arg(long, env = "CONFER_IDLE_TIMEOUT", value_name = "SECS")]
+    #[arg(long, global = true, env = "CONFER_IDLE_TIMEOUT", value_name = "SECS")]
     pub idle_timeout: Option<u64>,
 }
 
@@ -207,7 +212,11 @@ impl Config {
                 .or(file.public_url)
                 .map(|u| u.trim_end_matches('/').to_owned()),
             smtp_url: args.smtp_url.clone().or(file.smtp_url),
-            mail_from: args.mail_from.clone().or(file.mail_from).unwrap_or(d.mail_from),
+            mail_from: args
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or(d.mail_from),
             room_capacity: args
                 .room_capacity
                 .or(file.room_capacity)

@@ -48,8 +48,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let store = Store::open(config.database_url.as_deref(), &config.data_dir)
         .await
         .context("cannot open the database")?;
-    let mailer = mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from, &config.data_dir)
-        .context("cannot set up email")?;
+    let mailer = mail::Mailer::new(
+        config.smtp_url.as_deref(),
+        &config.mail_from,
+        &config.data_dir,
+    )
+    .context("cannot set up email")?;
     if let Some(dir) = mailer.dev_mailbox() {
         tracing::info!(
             "no smtp_url set: account emails are logged and written to {}",

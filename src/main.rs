@@ -24,15 +24,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the web client, signaling and API (the default).
-    Serve(ServeArgs),
+    Serve,
     /// Create or update the database schema, then exit.
-    Migrate(ServeArgs),
+    Migrate,
     /// Manage accounts in the configured database.
     User {
         #[command(subcommand)]
         action: UserAction,
-        #[command(flatten)]
-        settings: ServeArgs,
     },
 }
 
@@ -64,18 +62,16 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let config = Config::load(&cli.settings)?;
     match cli.command {
-        None => runtime.block_on(serve(Config::load(&cli.settings)?)),
-        Some(Command::Serve(args)) => runtime.block_on(serve(Config::load(&args)?)),
-        Some(Command::Migrate(args)) => runtime.block_on(async {
-            let store = open_store(&Config::load(&args)?).await?;
+        None | Some(Command::Serve) => runtime.block_on(serve(config)),
+        Some(Command::Migrate) => runtime.block_on(async {
+            let store = open_store(&config).await?;
             store.close().await;
             println!("database is up to date");
             Ok(())
         }),
-        Some(Command::User { action, settings }) => {
-            runtime.block_on(user_command(action, &Config::load(&settings)?))
-        }
+        Some(Command::User { action }) => runtime.block_on(user_command(action, &config)),
     }
 }
 
@@ -140,7 +136,10 @@ async fn user_command(action: UserAction, config: &Config) -> anyhow::Result<()>
             let user = find(&store, &username).await?;
             let hash = password::hash(&read_new_password()?).await?;
             store.set_password_hash(user.id, &hash).await?;
-            println!("password changed for {}; all its sessions are signed out", user.username);
+            println!(
+                "password changed for {}; all its sessions are signed out",
+                user.username
+            );
         }
     }
     store.close().await;

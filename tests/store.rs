@@ -46,7 +46,10 @@ impl PgDatabase {
 
     async fn drop_now(self) {
         let mut conn = sqlx::AnyConnection::connect(&admin_url()).await.unwrap();
-        let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
 }
@@ -57,24 +60,55 @@ async fn exercise(store: &Store) {
     store.migrate().await.unwrap();
 
     let ann = store
-        .create_user(NewUser { username: "Ann", email: "Ann@Example.org", password_hash: "h1" })
+        .create_user(NewUser {
+            username: "Ann",
+            email: "Ann@Example.org",
+            password_hash: "h1",
+        })
         .await
         .unwrap();
     assert_eq!(ann.username, "Ann");
     assert!(matches!(
-        store.create_user(NewUser { username: "aNN", email: "x@example.org", password_hash: "h" }).await,
+        store
+            .create_user(NewUser {
+                username: "aNN",
+                email: "x@example.org",
+                password_hash: "h"
+            })
+            .await,
         Err(StoreError::UsernameTaken)
     ));
     assert!(matches!(
-        store.create_user(NewUser { username: "ann2", email: "ann@example.ORG", password_hash: "h" }).await,
+        store
+            .create_user(NewUser {
+                username: "ann2",
+                email: "ann@example.ORG",
+                password_hash: "h"
+            })
+            .await,
         Err(StoreError::EmailTaken)
     ));
     let ben = store
-        .create_user(NewUser { username: "ben", email: "ben@example.org", password_hash: "h2" })
+        .create_user(NewUser {
+            username: "ben",
+            email: "ben@example.org",
+            password_hash: "h2",
+        })
         .await
         .unwrap();
-    assert_eq!(store.user_by_login("ANN").await.unwrap().unwrap().id, ann.id);
-    assert_eq!(store.user_by_login("ann@example.org").await.unwrap().unwrap().id, ann.id);
+    assert_eq!(
+        store.user_by_login("ANN").await.unwrap().unwrap().id,
+        ann.id
+    );
+    assert_eq!(
+        store
+            .user_by_login("ann@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ann.id
+    );
     assert!(store.user_by_login("nobody").await.unwrap().is_none());
     assert!(store.username_exists("BEN").await.unwrap());
     assert_eq!(store.list_users().await.unwrap().len(), 2);
@@ -83,7 +117,10 @@ async fn exercise(store: &Store) {
     store.create_session("s1", ann.id, 3600).await.unwrap();
     store.create_session("s2", ann.id, 3600).await.unwrap();
     store.create_session("expired", ann.id, -1).await.unwrap();
-    assert_eq!(store.session_user("s1", 3600).await.unwrap().unwrap().id, ann.id);
+    assert_eq!(
+        store.session_user("s1", 3600).await.unwrap().unwrap().id,
+        ann.id
+    );
     assert!(store.session_user("expired", 3600).await.unwrap().is_none());
     assert!(store.session_user("nope", 3600).await.unwrap().is_none());
     store.delete_session("s2").await.unwrap();
@@ -100,28 +137,66 @@ async fn exercise(store: &Store) {
     store.set_password_hash(ann.id, "h1-new").await.unwrap();
     assert!(store.session_user("s1", 3600).await.unwrap().is_none());
     assert_eq!(store.consume_reset("r2").await.unwrap(), None);
-    assert_eq!(store.user_by_id(ann.id).await.unwrap().unwrap().password_hash, "h1-new");
-    store.create_session("expired-too", ben.id, -1).await.unwrap();
+    assert_eq!(
+        store
+            .user_by_id(ann.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "h1-new"
+    );
+    store
+        .create_session("expired-too", ben.id, -1)
+        .await
+        .unwrap();
     assert_eq!(store.purge_expired().await.unwrap(), 1);
 
     // Call log.
-    store.log_call_started("c1", ("Ann", Some(ann.id)), ("ben", Some(ben.id))).await.unwrap();
+    store
+        .log_call_started("c1", ("Ann", Some(ann.id)), ("ben", Some(ben.id)))
+        .await
+        .unwrap();
     store.log_call_answered("c1").await.unwrap();
-    store.log_call_ended("c1", CallOutcome::Answered).await.unwrap();
-    store.log_call_started("c2", ("ben", Some(ben.id)), ("Ann", Some(ann.id))).await.unwrap();
-    store.log_call_ended("c2", CallOutcome::Missed).await.unwrap();
-    store.log_call_started("c3", ("guest", None), ("ben", Some(ben.id))).await.unwrap();
-    store.log_call_ended("c3", CallOutcome::Declined).await.unwrap();
+    store
+        .log_call_ended("c1", CallOutcome::Answered)
+        .await
+        .unwrap();
+    store
+        .log_call_started("c2", ("ben", Some(ben.id)), ("Ann", Some(ann.id)))
+        .await
+        .unwrap();
+    store
+        .log_call_ended("c2", CallOutcome::Missed)
+        .await
+        .unwrap();
+    store
+        .log_call_started("c3", ("guest", None), ("ben", Some(ben.id)))
+        .await
+        .unwrap();
+    store
+        .log_call_ended("c3", CallOutcome::Declined)
+        .await
+        .unwrap();
     let anns = store.recent_calls(ann.id, 10).await.unwrap();
     assert_eq!(anns.len(), 2);
-    assert!(anns.iter().any(|c| c.call_id == "c1" && c.outcome == Some(CallOutcome::Answered)));
-    assert!(anns.iter().any(|c| c.call_id == "c2" && c.outcome == Some(CallOutcome::Missed)));
+    assert!(
+        anns.iter()
+            .any(|c| c.call_id == "c1" && c.outcome == Some(CallOutcome::Answered))
+    );
+    assert!(
+        anns.iter()
+            .any(|c| c.call_id == "c2" && c.outcome == Some(CallOutcome::Missed))
+    );
     assert_eq!(store.recent_calls(ben.id, 10).await.unwrap().len(), 3);
     assert_eq!(store.recent_calls(ben.id, 1).await.unwrap().len(), 1);
 
     // Deleting an account keeps the others' history.
     store.delete_user(ann.id).await.unwrap();
-    assert!(matches!(store.delete_user(ann.id).await, Err(StoreError::NoSuchUser)));
+    assert!(matches!(
+        store.delete_user(ann.id).await,
+        Err(StoreError::NoSuchUser)
+    ));
     assert_eq!(store.recent_calls(ben.id, 10).await.unwrap().len(), 3);
     assert!(store.ping().await);
 }
@@ -148,7 +223,13 @@ async fn postgres_store() {
 
 #[tokio::test]
 async fn a_bad_database_url_is_a_clear_error() {
-    let err = Store::open(Some("mysql://u:secret@h/db"), &temp_dir("bad")).await.err().unwrap();
+    let err = Store::open(Some("mysql://u:secret@h/db"), &temp_dir("bad"))
+        .await
+        .err()
+        .unwrap();
     let msg = err.to_string();
-    assert!(msg.contains("unsupported") && !msg.contains("secret"), "{msg}");
+    assert!(
+        msg.contains("unsupported") && !msg.contains("secret"),
+        "{msg}"
+    );
 }

@@ -1,8 +1,8 @@
 //! argon2id password hashing, run off the async threads (it takes tens of milliseconds and
 //! ~19 MiB of memory by design).
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {

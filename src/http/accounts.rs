@@ -90,8 +90,11 @@ type ApiResult = Result<Response, ApiError>;
 
 /// Parse a JSON body with a clear error instead of axum's plain-text rejection.
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|_| ApiError::BadRequest("The request body must be a JSON object with the expected fields.".into()))
+    serde_json::from_slice(bytes).map_err(|_| {
+        ApiError::BadRequest(
+            "The request body must be a JSON object with the expected fields.".into(),
+        )
+    })
 }
 
 fn limit(result: Result<(), Duration>) -> Result<(), ApiError> {
@@ -130,7 +133,11 @@ pub async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<Us
         .await
 }
 
-async fn start_session(state: &AppState, jar: CookieJar, user: &User) -> Result<CookieJar, ApiError> {
+async fn start_session(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+) -> Result<CookieJar, ApiError> {
     let token = token::generate();
     state
         .store
@@ -195,7 +202,12 @@ pub async fn sign_up(
         Err(e) => return Err(e.into()),
     };
     let jar = start_session(&state, jar, &user).await?;
-    Ok((StatusCode::CREATED, jar, Json(json!({"user": user_json(&user)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        jar,
+        Json(json!({"user": user_json(&user)})),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -213,9 +225,17 @@ pub async fn sign_in(
     let form: SignIn = body(&bytes)?;
     let login = form.login.trim();
     limit(state.limits.sign_in_ip.check(&peer.ip().to_string()))?;
-    limit(state.limits.sign_in_account.check(&crate::store::users_key(login)))?;
+    limit(
+        state
+            .limits
+            .sign_in_account
+            .check(&crate::store::users_key(login)),
+    )?;
     let wrong = || ApiError::Unauthorized("Wrong username, email or password.".into());
-    if login.is_empty() || login.chars().count() > rules::MAX_EMAIL_CHARS || form.password.len() > rules::MAX_PASSWORD_BYTES {
+    if login.is_empty()
+        || login.chars().count() > rules::MAX_EMAIL_CHARS
+        || form.password.len() > rules::MAX_PASSWORD_BYTES
+    {
         return Err(wrong());
     }
     let Some(user) = state.store.user_by_login(login).await? else {
@@ -233,7 +253,10 @@ pub async fn sign_out(State(state): State<AppState>, jar: CookieJar) -> ApiResul
     if let Some(cookie) = jar.get(SESSION_COOKIE)
         && token::well_formed(cookie.value())
     {
-        state.store.delete_session(&token::digest(cookie.value())).await?;
+        state
+            .store
+            .delete_session(&token::digest(cookie.value()))
+            .await?;
     }
     Ok((jar.remove(clear_cookie()), StatusCode::NO_CONTENT).into_response())
 }
@@ -262,8 +285,15 @@ pub async fn forgot(
         return Err(ApiError::Fields(vec![("email", p)]));
     }
     limit(state.limits.reset_ip.check(&peer.ip().to_string()))?;
-    let answer = Json(json!({"message": "If an account uses that address, a reset link is on its way. It works for 30 minutes."}));
-    if state.limits.reset_account.check(&crate::store::users_key(&form.email)).is_err() {
+    let answer = Json(
+        json!({"message": "If an account uses that address, a reset link is on its way. It works for 30 minutes."}),
+    );
+    if state
+        .limits
+        .reset_account
+        .check(&crate::store::users_key(&form.email))
+        .is_err()
+    {
         // Quietly stop mailing one address repeatedly, without revealing that it exists.
         return Ok((StatusCode::ACCEPTED, answer).into_response());
     }
@@ -315,7 +345,11 @@ pub async fn reset(
     if !token::well_formed(&form.token) {
         return Err(invalid());
     }
-    let Some(user_id) = state.store.consume_reset(&token::digest(&form.token)).await? else {
+    let Some(user_id) = state
+        .store
+        .consume_reset(&token::digest(&form.token))
+        .await?
+    else {
         return Err(invalid());
     };
     let hash = password::hash(&form.password)
@@ -346,7 +380,12 @@ pub async fn change_password(
     let Some(user) = current_user(&state, &jar).await? else {
         return Err(ApiError::Unauthorized("Not signed in.".into()));
     };
-    limit(state.limits.sign_in_account.check(&crate::store::users_key(&user.username)))?;
+    limit(
+        state
+            .limits
+            .sign_in_account
+            .check(&crate::store::users_key(&user.username)),
+    )?;
     if !password::verify(&form.current, &user.password_hash).await {
         return Err(ApiError::Fields(vec![(
             "current",

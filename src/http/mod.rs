@@ -63,7 +63,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .nest("/api", api);
     // Pages of the single-page client.
-    for page in ["/", "/signin", "/signup", "/forgot", "/reset", "/account", "/calls"] {
+    for page in [
+        "/", "/signin", "/signup", "/forgot", "/reset", "/account", "/calls",
+    ] {
         app = app.route(page, get(assets::index));
     }
     app.fallback(get(assets::file)).with_state(state)

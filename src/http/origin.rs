@@ -33,8 +33,12 @@ fn same_site_fetch(headers: &HeaderMap) -> bool {
 
 /// Middleware refusing cross-site state-changing requests with `403`.
 pub async fn reject_cross_site(request: Request, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !(same_site_fetch(request.headers()) && same_origin(request.headers())) {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let from_our_pages = same_site_fetch(request.headers()) && same_origin(request.headers());
+    if !(safe || from_our_pages) {
         return (
             StatusCode::FORBIDDEN,
             axum::Json(serde_json::json!({"error": "Cross-site requests are not allowed."})),

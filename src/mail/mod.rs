@@ -39,7 +39,11 @@ impl Mailer {
     /// `smtp_url`: `smtps://user:pass@host:465` (TLS), `smtp://user:pass@host:587` (STARTTLS
     /// required), `smtp://host:25?tls=opportunistic`, or `smtp://host:25?tls=none` (plain, for
     /// a relay on the same machine). `None` selects the dev mailbox in `data_dir/mail`.
-    pub fn new(smtp_url: Option<&str>, mail_from: &str, data_dir: &Path) -> Result<Mailer, MailError> {
+    pub fn new(
+        smtp_url: Option<&str>,
+        mail_from: &str,
+        data_dir: &Path,
+    ) -> Result<Mailer, MailError> {
         let from: Mailbox = mail_from
             .parse()
             .map_err(|_| MailError::From(mail_from.to_owned()))?;

@@ -67,7 +67,9 @@ impl Session {
         }
         match msg {
             ClientMsg::Register { name } => Some(name),
-            ClientMsg::Join { name: Some(name), .. } => Some(name),
+            ClientMsg::Join {
+                name: Some(name), ..
+            } => Some(name),
             _ => None,
         }
     }

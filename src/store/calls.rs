@@ -92,11 +92,13 @@ impl Store {
     }
 
     pub async fn log_call_answered(&self, call_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE call_log SET answered_at = $1, outcome = 'answered' WHERE call_id = $2")
-            .bind(now())
-            .bind(call_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE call_log SET answered_at = $1, outcome = 'answered' WHERE call_id = $2",
+        )
+        .bind(now())
+        .bind(call_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -120,7 +122,11 @@ impl Store {
     }
 
     /// The newest `limit` calls the user made or received.
-    pub async fn recent_calls(&self, user_id: i64, limit: i64) -> Result<Vec<CallRecord>, StoreError> {
+    pub async fn recent_calls(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<CallRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT call_id, caller_name, callee_name, caller_user_id, callee_user_id, \
              started_at, answered_at, ended_at, outcome FROM call_log \

@@ -61,10 +61,7 @@ impl Store {
     }
 
     /// Connect without migrating.
-    pub async fn connect(
-        database_url: Option<&str>,
-        data_dir: &Path,
-    ) -> Result<Store, StoreError> {
+    pub async fn connect(database_url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let url = match database_url {
             Some(url) => url.to_owned(),
@@ -150,12 +147,9 @@ fn unique_violation(err: &sqlx::Error, what: &str) -> bool {
     match err {
         sqlx::Error::Database(db) => {
             let msg = db.message();
-            let unique = db.is_unique_violation()
-                || msg.contains("UNIQUE")
-                || msg.contains("duplicate key");
-            unique
-                && (msg.contains(what)
-                    || db.constraint().is_some_and(|c| c.contains(what)))
+            let unique =
+                db.is_unique_violation() || msg.contains("UNIQUE") || msg.contains("duplicate key");
+            unique && (msg.contains(what) || db.constraint().is_some_and(|c| c.contains(what)))
         }
         _ => false,
     }

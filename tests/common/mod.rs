@@ -158,7 +158,11 @@ impl TestServer {
     /// The newest message in the dev mailbox.
     pub fn last_mail(&self) -> Option<String> {
         let dir = self.data_dir.join("mail");
-        let mut files: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         files.sort();
         std::fs::read_to_string(files.last()?).ok()
     }
