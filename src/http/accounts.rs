@@ -146,6 +146,23 @@ async fn start_session(
     Ok(jar.add(session_cookie(token, state.config.secure_cookies())))
 }
 
+/// Check a new password and its confirmation, then hash it.
+async fn new_password_hash(password: &str, confirm: &str) -> Result<String, ApiError> {
+    let mut errors = FieldErrors::new();
+    rules::check_new_password(&mut errors, "password", password, confirm);
+    if !errors.is_empty() {
+        return Err(ApiError::Fields(errors));
+    }
+    hash_password(password).await
+}
+
+async fn hash_password(password: &str) -> Result<String, ApiError> {
+    password::hash(password).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::Unavailable
+    })
+}
+
 #[derive(Deserialize)]
 pub struct SignUp {
     username: String,
@@ -174,9 +191,7 @@ pub async fn sign_up(
     if !errors.is_empty() {
         return Err(ApiError::Fields(errors));
     }
-    let hash = password::hash(&form.password)
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    let hash = hash_password(&form.password).await?;
     let user = match state
         .store
         .create_user(NewUser {
@@ -332,11 +347,8 @@ pub async fn reset(
 ) -> ApiResult {
     let form: Reset = body(&bytes)?;
     limit(state.limits.reset_ip.check(&peer.ip().to_string()))?;
-    let mut errors = FieldErrors::new();
-    rules::check_new_password(&mut errors, "password", &form.password, &form.confirm);
-    if !errors.is_empty() {
-        return Err(ApiError::Fields(errors));
-    }
+    // Check the new password before using up the link, so a typo does not waste it.
+    let hash = new_password_hash(&form.password, &form.confirm).await?;
     let invalid = || {
         ApiError::BadRequest(
             "This reset link is invalid, expired or already used. Ask for a new one.".into(),
@@ -352,9 +364,6 @@ pub async fn reset(
     else {
         return Err(invalid());
     };
-    let hash = password::hash(&form.password)
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
     // Also revokes every session, so whoever had the old password is signed out.
     state.store.set_password_hash(user_id, &hash).await?;
     Ok((
@@ -392,14 +401,7 @@ pub async fn change_password(
             "That is not your current password.".into(),
         )]));
     }
-    let mut errors = FieldErrors::new();
-    rules::check_new_password(&mut errors, "password", &form.password, &form.confirm);
-    if !errors.is_empty() {
-        return Err(ApiError::Fields(errors));
-    }
-    let hash = password::hash(&form.password)
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    let hash = new_password_hash(&form.password, &form.confirm).await?;
     state.store.set_password_hash(user.id, &hash).await?;
     // Other sessions are revoked; keep this one signed in with a fresh session.
     let jar = start_session(&state, jar, &user).await?;
