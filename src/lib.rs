@@ -75,6 +75,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         store: store.clone(),
         mailer,
         limits: Arc::new(auth::rate_limit::AccountLimits::default()),
+        fallback: http::fallback::FallbackSessions::default(),
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -133,6 +133,21 @@ pub async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<Us
         .await
 }
 
+/// The signed-in identity for a signaling session. A database outage must not stop calls:
+/// the person is then treated as a guest.
+pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<crate::signaling::SignedIn> {
+    match current_user(state, jar).await {
+        Ok(user) => user.map(|u| crate::signaling::SignedIn {
+            user_id: u.id,
+            username: u.username,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the session cookie");
+            None
+        }
+    }
+}
+
 async fn start_session(
     state: &AppState,
     jar: CookieJar,

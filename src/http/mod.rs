@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod fallback;
 pub mod origin;
 pub mod ws;
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub store: Store,
     pub mailer: Mailer,
     pub limits: Arc<AccountLimits>,
+    pub fallback: fallback::FallbackSessions,
 }
 
 impl AppState {
@@ -57,11 +59,17 @@ pub fn router(state: AppState) -> Router {
         .route("/calls/recent", get(accounts::recent_calls))
         .layer(axum::middleware::from_fn(origin::reject_cross_site))
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
+    let fallback_send = Router::new()
+        .route("/signal/send", post(fallback::send))
+        .layer(axum::middleware::from_fn(origin::reject_cross_site))
+        .layer(DefaultBodyLimit::max(ws::MAX_FRAME_BYTES + 1));
     let mut app = Router::new()
         .route("/r/{room}", get(assets::index))
         .route("/ws", get(ws::upgrade))
+        .route("/signal/events", get(fallback::events))
         .route("/healthz", get(|| async { "ok" }))
-        .nest("/api", api);
+        .nest("/api", api)
+        .merge(fallback_send);
     // Pages of the single-page client.
     for page in [
         "/", "/signin", "/signup", "/forgot", "/reset", "/account", "/calls",

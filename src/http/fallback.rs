@@ -1,0 +1,149 @@
+//! The HTTP fallback transport for signaling, for networks where WebSockets are blocked:
+//! server-sent events carry frames down, POST requests carry frames up. It drives the same
+//! [`Session`] as the WebSocket transport.
+//!
+//! `GET /signal/events` opens a session. Its first event is named `session` and carries a
+//! secret token; every later event is a protocol frame. `POST /signal/send?token=…` delivers
+//! one client frame to that session. The session ends when the event stream closes.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::AppState;
+use super::ws::MAX_FRAME_BYTES;
+use crate::auth::token;
+use crate::signaling::hub::Inbox;
+use crate::signaling::{Session, SignedIn};
+
+/// Client frames waiting for one session before further POSTs are refused with 429.
+const INBOUND_BACKLOG: usize = 64;
+/// Comment lines keep proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Open fallback sessions: token → the queue of frames posted to it.
+#[derive(Default, Clone)]
+pub struct FallbackSessions {
+    inboxes: Arc<Mutex<HashMap<String, mpsc::Sender<String>>>>,
+}
+
+impl FallbackSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<String>>> {
+        self.inboxes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Removes the token when the stream (and with it the session) goes away.
+struct Registration {
+    sessions: FallbackSessions,
+    token: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.sessions.lock().remove(&self.token);
+    }
+}
+
+/// What the event stream owns; dropping it closes the session.
+struct StreamState {
+    session: Session,
+    inbox: Inbox,
+    posted: mpsc::Receiver<String>,
+    first: Option<String>,
+    _registration: Registration,
+}
+
+pub async fn events(
+    State(app): State<AppState>,
+    jar: CookieJar,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;
+    let (session, inbox) = Session::open(app.hub.clone(), Some(app.store.clone()), user);
+    let token = token::generate();
+    let (tx, posted) = mpsc::channel(INBOUND_BACKLOG);
+    app.fallback.lock().insert(token.clone(), tx);
+    let state = StreamState {
+        session,
+        inbox,
+        posted,
+        first: Some(token.clone()),
+        _registration: Registration {
+            sessions: app.fallback.clone(),
+            token,
+        },
+    };
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
+        if let Some(token) = st.first.take() {
+            let event = Event::default().event("session").data(token);
+            return Some((Ok(event), st));
+        }
+        loop {
+            tokio::select! {
+                frame = st.inbox.frames.recv() => {
+                    let frame = frame?;
+                    return Some((Ok(Event::default().data(frame)), st));
+                }
+                Some(text) = st.posted.recv() => st.session.handle_text(&text).await,
+                _ = st.inbox.overflow.notified() => {
+                    tracing::debug!(peer = %st.session.id(), "fallback client too slow, closing");
+                    return None;
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+#[derive(Deserialize)]
+pub struct SendQuery {
+    token: String,
+}
+
+pub async fn send(
+    State(app): State<AppState>,
+    Query(query): Query<SendQuery>,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_FRAME_BYTES {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "frame larger than 64 KiB").into_response();
+    }
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return (StatusCode::BAD_REQUEST, "frames are UTF-8 JSON text").into_response();
+    };
+    let Some(tx) = app.fallback.lock().get(&query.token).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no such signaling session; open a new one",
+        )
+            .into_response();
+    };
+    match tx.try_send(text) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            (StatusCode::TOO_MANY_REQUESTS, "too many frames in flight").into_response()
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            (StatusCode::NOT_FOUND, "the signaling session has ended").into_response()
+        }
+    }
+}
