@@ -1,7 +1,7 @@
 // Test harness: one confer server (fresh data dir), one Chromium, one browser context per person.
 // Every wait is bounded.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,7 +151,11 @@ export async function setup({ serverArgs = [], ringTimeout = 30 } = {}) {
       page.label = label;
       page.on('pageerror', (e) => console.error(`[${label}] page error: ${e.message}`));
       page.on('console', (m) => {
-        if (m.type() === 'error' || process.env.E2E_CONSOLE) console.error(`[${label}] ${m.type()}: ${m.text()}`);
+        // A 4xx answer of the accounts API is how a form learns of an error (or that nobody is
+        // signed in): expected, not worth a line unless E2E_CONSOLE is set.
+        const expected = /^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())
+          && /\/api\/(account|calls)\//.test(m.location()?.url || '');
+        if ((m.type() === 'error' && !expected) || process.env.E2E_CONSOLE) console.error(`[${label}] ${m.type()}: ${m.text()}`);
       });
       return page;
     },
@@ -242,4 +246,102 @@ export async function waitForRemoteCount(page, count, timeout = FRAME_TIMEOUT) {
     count,
     { timeout, polling: 200 },
   ));
+}
+
+// ---------------------------------------------------------------- mail
+
+/**
+ * Starts lib/smtp_sink.py (Python with aiosmtpd) on a free 127.0.0.1 port.
+ * Resolves with {port, smtpUrl, waitForMail(predicate, timeout), stop()}.
+ */
+export async function startSmtpSink({ timeoutMs = 15_000 } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'confer-mail-'));
+  const child = spawn(process.env.CONFER_PYTHON || 'python3', [path.join(here, 'smtp_sink.py'), dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr.on('data', (c) => { out = (out + c.toString()).slice(-20_000); });
+  let port;
+  try {
+    port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the SMTP sink did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+      child.stdout.on('data', (c) => {
+        out += c.toString();
+        const m = out.match(/READY (\d+)/);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      });
+      child.on('error', (e) => { clearTimeout(timer); reject(e); });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the SMTP sink exited with ${code} (is aiosmtpd installed? pip install -r e2e/requirements.txt):\n${out}`));
+      });
+    });
+  } catch (e) {
+    await killChild(child);
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  child.stdout.on('data', () => {}); // keep draining
+
+  async function messages() {
+    const names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+    return Promise.all(names.map(async (n) => JSON.parse(await readFile(path.join(dir, n), 'utf8'))));
+  }
+
+  return {
+    port,
+    dir,
+    smtpUrl: `smtp://127.0.0.1:${port}?tls=none`,
+    messages,
+    /** Waits for a received message (decoded: {from, to, subject, text}) that `predicate` accepts. */
+    async waitForMail(predicate, timeout = UI_TIMEOUT) {
+      const deadline = Date.now() + timeout;
+      for (;;) {
+        const found = (await messages()).find(predicate);
+        if (found) return found;
+        if (Date.now() > deadline) {
+          throw new Error(`no matching mail within ${timeout} ms; received: ${JSON.stringify(await messages())}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      await killChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- accounts
+
+/** /signup: fills the form and waits for the home page saying "Signed in as <username>". */
+export async function signUp(page, { username, email, password }) {
+  await page.goto('/signup');
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Confirm password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByText(`Signed in as ${username}`, { exact: true }).waitFor({ timeout: UI_TIMEOUT });
+}
+
+/** /signin: fills the form and submits (does not wait for the outcome). */
+export async function submitSignIn(page, login, password) {
+  await page.goto('/signin');
+  await page.getByLabel('Username or email', { exact: true }).fill(login);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+/** Signs in and waits for "Signed in as <username>" on the home page. */
+export async function signIn(page, login, password, username = login) {
+  await submitSignIn(page, login, password);
+  await page.getByText(`Signed in as ${username}`, { exact: true }).waitFor({ timeout: UI_TIMEOUT });
+}
+
+/** Home page "Sign out"; waits for the signed-out home page. */
+export async function signOut(page) {
+  if (new URL(page.url()).pathname !== '/') await page.goto('/');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('link', { name: 'Sign in', exact: true }).waitFor({ timeout: UI_TIMEOUT });
 }

@@ -8,6 +8,11 @@ import { renderPrejoin } from './ui/prejoin.js';
 import { showIncoming } from './ui/incoming.js';
 import { CallView } from './ui/call.js';
 import { initNotices, showNotice, clearNotice, showConnectionLost } from './ui/notice.js';
+import {
+  renderSignup, renderSignin, renderForgot, renderReset, renderAccount, renderSignInRequired, signInLink,
+} from './ui/accounts.js';
+import { renderCalls } from './ui/calls.js';
+import { api, fetchMe } from './api.js';
 
 const NAME_KEY = 'confer.name';
 const ONLINE_KEY = 'confer.online';
@@ -20,6 +25,7 @@ initNotices(document.getElementById('notice'), document.getElementById('connecti
 const sig = new Signaling();
 
 const state = {
+  user: null, // the signed-in account {id, username, email}, or null for a guest
   welcome: null,
   name: loadName(),
   wantRegistered: localStorage.getItem(ONLINE_KEY) === '1' ? loadName() || null : null,
@@ -125,18 +131,45 @@ function roomFromPath() {
 }
 
 function navigate(path) {
-  if (location.pathname !== path) history.pushState(null, '', path);
+  if (location.pathname + location.search !== path) history.pushState(null, '', path);
   route();
 }
+
+const PAGES = {
+  '/signup': () => showSignup(),
+  '/signin': () => showSignin(),
+  '/forgot': () => showForgot(),
+  '/reset': () => showReset(),
+  '/account': () => showAccount(),
+  '/calls': () => showCalls(),
+};
 
 function route() {
   const room = roomFromPath();
   if (state.mode) leaveCurrent({ quiet: true });
+  clearNotice();
+  const page = PAGES[location.pathname.replace(/\/$/, '')];
   if (room !== null) showPrejoin(room);
+  else if (page) page();
   else showHome();
 }
 
 window.addEventListener('popstate', () => route());
+
+// Links inside the client (marked data-route) change the screen without reloading the page.
+document.addEventListener('click', (e) => {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = e.target.closest && e.target.closest('a[data-route]');
+  if (!a || a.origin !== location.origin) return;
+  e.preventDefault();
+  navigate(a.pathname + a.search);
+});
+
+/** After signing in or out: load the page afresh so the WebSocket carries the new cookie. */
+function reloadAt(path) {
+  sig.close();
+  location.assign(path);
+}
 
 // ---------------------------------------------------------------- home
 
@@ -149,13 +182,13 @@ function randomRoomName() {
   return `${WORDS_A[r[0] % WORDS_A.length]}-${WORDS_B[r[1] % WORDS_B.length]}-${10 + (r[2] % 90)}`;
 }
 
-function showHome() {
+function showHome(callee) {
   state.screen = 'home';
   state.prejoin = null;
   state.callView = null;
   if (!state.outgoing && !state.incoming) releaseMedia();
   document.title = 'Confer';
-  state.home = renderHome(root, homeState(), {
+  state.home = renderHome(root, { ...homeState(), callee }, {
     onRegister: (name) => register(name),
     onCreateRoom: () => navigate(`/r/${randomRoomName()}`),
     onJoinRoom: (room) => {
@@ -167,12 +200,14 @@ function showHome() {
     },
     onCall: (user, name) => callUser(user, name),
     onCancel: () => cancelOutgoing(),
+    onSignOut: () => signOut(),
   });
 }
 
 function homeState() {
   return {
     name: state.name,
+    user: state.user,
     online: sig.connected,
     registered: state.registered,
     regError: state.regError,
@@ -225,7 +260,13 @@ async function callUser(user, nameField) {
     showNotice('Enter the username of the person to call', 'error');
     return;
   }
-  if (!state.registered || (nameField && nameField !== state.registered)) {
+  if (state.user) {
+    // Signed in: the server made us callable under our username when we connected.
+    if (!state.registered) {
+      showNotice('Not connected — try again in a moment', 'error');
+      return;
+    }
+  } else if (!state.registered || (nameField && nameField !== state.registered)) {
     if (!nameField) {
       showNotice('Enter your name first, so the other side knows who is calling', 'error');
       return;
@@ -346,7 +387,7 @@ function showPrejoin(room) {
     showNotice('Room names use 1–64 letters, digits, "-", "_" or "." (no spaces)', 'error');
     return;
   }
-  const ui = renderPrejoin(root, { room, name: state.name }, {
+  const ui = renderPrejoin(root, { room, name: state.name || state.user?.username || '' }, {
     onJoin: (name) => joinRoom(name),
   });
   state.prejoin = ui;
@@ -526,7 +567,13 @@ function onError(msg) {
   const req = state.lastRequest || {};
   switch (msg.code) {
     case 'name_taken':
-      state.regError = `The name ${req.name || state.wantRegistered || ''} is already taken — choose another`;
+      if (req.type === 'join') {
+        state.joining = false;
+        state.prejoin?.setBusy(false);
+        showNotice(msg.message || `The name ${req.name || ''} is already taken — choose another`, 'error');
+        return;
+      }
+      state.regError = msg.message || `The name ${req.name || state.wantRegistered || ''} is already taken — choose another`;
       state.wantRegistered = null;
       state.registered = null;
       renderHomeState();
@@ -590,9 +637,14 @@ function onError(msg) {
 
 sig.on('connected', ({ welcome, reconnected }) => {
   state.welcome = welcome;
-  state.registered = null;
+  state.registered = welcome.user || null;
   showConnectionLost(false);
-  if (state.wantRegistered) send({ type: 'register', name: state.wantRegistered });
+  if (state.user && !welcome.user) {
+    // The session ended meanwhile (signed out elsewhere, password reset): we are a guest now.
+    state.user = null;
+    if (state.screen === 'home') showHome();
+  }
+  if (!welcome.user && state.wantRegistered) send({ type: 'register', name: state.wantRegistered });
   renderHomeState();
   if (!reconnected) return;
   // Full rejoin: the server forgot us when the socket closed.
@@ -655,7 +707,126 @@ sig.on('call_accepted', onCallAccepted);
 sig.on('call_ended', onCallEnded);
 sig.on('error', onError);
 
+// ---------------------------------------------------------------- accounts
+
+function showPage(screen, title) {
+  if (!state.outgoing && !state.incoming && !state.mode) releaseMedia();
+  state.screen = screen;
+  state.home = null;
+  state.prejoin = null;
+  state.callView = null;
+  document.title = `${title} — Confer`;
+}
+
+/** Submits a form to the API with the form's button disabled; resolves with the answer. */
+async function submit(ui, path, body) {
+  ui.setBusy(true);
+  const r = await api('POST', path, body);
+  ui.setBusy(false);
+  if (!r.ok) ui.setErrors(r.data);
+  return r;
+}
+
+function showSignup() {
+  showPage('signup', 'Create account');
+  const ui = renderSignup(root, {
+    onSubmit: async (v) => {
+      const r = await submit(ui, '/api/account/signup', {
+        username: v.username.trim(), email: v.email.trim(), password: v.password, confirm: v.confirm,
+      });
+      if (r.ok) reloadAt('/');
+    },
+  });
+}
+
+function showSignin() {
+  showPage('signin', 'Sign in');
+  const ui = renderSignin(root, {
+    onSubmit: async (v) => {
+      const r = await submit(ui, '/api/account/signin', { login: v.login.trim(), password: v.password });
+      if (r.ok) reloadAt('/');
+    },
+  });
+}
+
+function showForgot() {
+  showPage('forgot', 'Forgot password');
+  const ui = renderForgot(root, {
+    onSubmit: async (v) => {
+      const r = await submit(ui, '/api/account/forgot', { email: v.email.trim() });
+      if (r.ok) ui.setMessage(r.data.message || 'If an account uses that address, a reset link is on its way.');
+    },
+  });
+}
+
+function showReset() {
+  showPage('reset', 'Set a new password');
+  const token = new URLSearchParams(location.search).get('token') || '';
+  const ui = renderReset(root, {
+    onSubmit: async (v) => {
+      const r = await submit(ui, '/api/account/reset', { token, password: v.password, confirm: v.confirm });
+      if (r.ok) {
+        ui.setMessage(r.data.message || 'Your password is changed. Sign in with the new one.');
+        ui.done(signInLink());
+      }
+    },
+  });
+}
+
+function showAccount() {
+  showPage('account', 'Account');
+  if (!state.user) {
+    renderSignInRequired(root, 'Account');
+    return;
+  }
+  const ui = renderAccount(root, state.user, {
+    onChangePassword: async (v) => {
+      const r = await submit(ui, '/api/account/password', {
+        current: v.current, password: v.password, confirm: v.confirm,
+      });
+      if (r.ok) {
+        ui.form.reset();
+        ui.setMessage(r.data.message || 'Your password is changed.');
+      } else if (r.status === 401) {
+        ui.setErrors({ error: r.data.error || 'Not signed in.' });
+      }
+    },
+    onSignOut: () => signOut(),
+  });
+}
+
+async function showCalls() {
+  showPage('calls', 'Recent calls');
+  if (!state.user) {
+    renderSignInRequired(root, 'Recent calls');
+    return;
+  }
+  const ui = renderCalls(root, {
+    onCall: (name) => {
+      // Home, with the name filled in, and place the call as if "Call" was pressed there.
+      history.pushState(null, '', '/');
+      clearNotice();
+      showHome(name);
+      callUser(name);
+    },
+  });
+  const r = await api('GET', '/api/calls/recent');
+  if (state.screen !== 'calls') return;
+  if (r.ok) ui.setCalls(Array.isArray(r.data.calls) ? r.data.calls : []);
+  else ui.setError(r.data.error);
+}
+
+async function signOut() {
+  const r = await api('POST', '/api/account/signout', {});
+  if (!r.ok && r.status !== 401) {
+    showNotice(r.data.error || 'Could not sign out. Try again.', 'error');
+    return;
+  }
+  reloadAt('/');
+}
+
 // ---------------------------------------------------------------- start
 
+state.user = await fetchMe();
 route();
 sig.connect();

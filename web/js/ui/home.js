@@ -1,17 +1,33 @@
-// Home screen: your name (reachable for calls), rooms, and calling someone by name.
+// Home screen: your account, your name (reachable for calls), rooms, and calling someone by name.
 import { h } from './dom.js';
 
 /**
  * @param {HTMLElement} root
- * @param {object} state   {name}
- * @param {object} actions {onRegister(name), onCreateRoom(), onJoinRoom(room), onCall(user), onCancel()}
+ * @param {object} state   {name, user (signed-in {username} or null), callee}
+ * @param {object} actions {onRegister(name), onCreateRoom(), onJoinRoom(room), onCall(user), onCancel(),
+ *                          onSignOut()}
  * @returns {{update(state: object): void}}
  */
 export function renderHome(root, state, actions) {
+  const user = state.user || null;
+  const account = user
+    ? h('section', { className: 'card account-bar', 'aria-label': 'Your account' },
+      h('p', { className: 'signed-in', text: `Signed in as ${user.username}` }),
+      h('div', { className: 'row' },
+        h('a', { href: '/calls', text: 'Recent calls', 'data-route': '' }),
+        h('a', { href: '/account', text: 'Account', 'data-route': '' }),
+        h('button', { type: 'button', text: 'Sign out', onclick: () => actions.onSignOut() })))
+    : h('section', { className: 'card account-bar', 'aria-label': 'Your account' },
+      h('div', { className: 'row' },
+        h('a', { href: '/signin', text: 'Sign in', 'data-route': '' }),
+        h('a', { href: '/signup', text: 'Create account', 'data-route': '' })));
+
   const nameInput = h('input', {
     id: 'home-name', name: 'name', type: 'text', autocomplete: 'nickname', maxlength: '32',
-    value: state.name || '', required: true,
+    value: user ? user.username : state.name || '', required: true,
   });
+  // A signed-in person is online under their username: nothing to choose.
+  if (user) nameInput.readOnly = true;
   const regStatus = h('p', { className: 'reg-status', role: 'status', 'aria-live': 'polite' });
   const nameForm = h('form', {
     className: 'card',
@@ -21,7 +37,7 @@ export function renderHome(root, state, actions) {
   h('div', { className: 'row' },
     h('label', { for: 'home-name', text: 'Your name' }),
     nameInput,
-    h('button', { type: 'submit', text: 'Go online' })),
+    user ? null : h('button', { type: 'submit', text: 'Go online' })),
   regStatus);
 
   const roomInput = h('input', {
@@ -42,6 +58,7 @@ export function renderHome(root, state, actions) {
 
   const calleeInput = h('input', {
     id: 'home-callee', name: 'user', type: 'text', autocomplete: 'off', maxlength: '32',
+    value: state.callee || '',
   });
   const callButton = h('button', { type: 'submit', text: 'Call' });
   const outgoingText = h('p', { className: 'outgoing-text' });
@@ -61,7 +78,7 @@ export function renderHome(root, state, actions) {
     callButton),
   outgoing);
 
-  root.replaceChildren(h('div', { className: 'home' }, nameForm, roomForm, callForm));
+  root.replaceChildren(h('div', { className: 'home' }, account, nameForm, roomForm, callForm));
 
   function update(s) {
     if (s.registered) regStatus.textContent = `You can be called as ${s.registered}`;
