@@ -409,14 +409,14 @@ async function joinRoom(name) {
   await ensureMedia();
   if (!state.joining) return;
   if (!send({ type: 'join', room: state.room, name })) {
-    state.joining = false;
-    state.prejoin?.setBusy(false);
-    showNotice('Not connected — try again in a moment', 'error');
+    // Not connected yet (or reconnecting): the join goes out with the next `welcome`.
+    showNotice('Connecting to the server — you will join as soon as it answers');
   }
 }
 
 function onJoined(msg) {
   const rejoin = state.mode === 'room';
+  if (state.joining) clearNotice();
   state.joining = false;
   state.mode = 'room';
   state.room = msg.room;
@@ -646,7 +646,10 @@ sig.on('connected', ({ welcome, reconnected }) => {
   }
   if (!welcome.user && state.wantRegistered) send({ type: 'register', name: state.wantRegistered });
   renderHomeState();
-  if (!reconnected) return;
+  if (!reconnected) {
+    if (state.joining) send({ type: 'join', room: state.room, name: state.selfName });
+    return;
+  }
   // Full rejoin: the server forgot us when the socket closed.
   if (state.outgoing) endOutgoing('Call failed — the connection was lost', 'error');
   if (state.incoming) closeIncoming();

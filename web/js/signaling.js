@@ -1,32 +1,127 @@
-// Signaling transport: owns the WebSocket to /ws and nothing else.
+// Signaling transport: owns the connection to the server and nothing else.
 //
 // The rest of the client only sees an event emitter:
 //   on('connected', ({welcome, reconnected}) => …)   after every `welcome`
-//   on('disconnected', () => …)                       the socket closed; a retry is scheduled
+//   on('disconnected', () => …)                       the connection closed; a retry is scheduled
 //   on(<server message type>, msg => …)               every message the server sends
-// and `send(msg)`, which returns false when there is no open socket.
+// and `send(msg)`, which returns false when there is no open connection.
 //
-// The transport is kept behind this small surface so that another one (HTTP/SSE fallback) can
-// replace the WebSocket later without touching the protocol or UI code.
+// Two transports carry the same protocol (docs/protocol.md): a WebSocket on /ws, and, where
+// a proxy blocks WebSockets, server-sent events from /signal/events with POSTs to
+// /signal/send. After WS_FAILURES_BEFORE_FALLBACK WebSocket attempts in a row that never
+// delivered `welcome`, the client switches to the HTTP transport for the rest of the page.
+// The transport in use is shown as `data-signaling` on <html> for diagnosis.
 
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
+const WELCOME_TIMEOUT_MS = 5_000;
+const WS_FAILURES_BEFORE_FALLBACK = 2;
 
 export function defaultSignalingUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${loc.host}/ws`;
 }
 
+/** A WebSocket transport: `send(text)`, `close()`; reports frames and the end. */
+function openWebSocket(url, { onFrame, onClose }) {
+  let ws;
+  try {
+    ws = new WebSocket(url);
+  } catch (e) {
+    console.error('WebSocket failed to start', e);
+    setTimeout(onClose, 0);
+    return { kind: 'websocket', send: () => false, close() {} };
+  }
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === 'string') onFrame(ev.data);
+  };
+  ws.onclose = () => onClose();
+  ws.onerror = () => {}; // onclose follows
+  return {
+    kind: 'websocket',
+    send(text) {
+      if (ws.readyState !== WebSocket.OPEN) return false;
+      ws.send(text);
+      return true;
+    },
+    close() {
+      ws.onclose = null;
+      ws.close(1000);
+    },
+  };
+}
+
+/** The HTTP fallback: an EventSource down, one POST at a time up (to keep frames in order). */
+function openEventStream(origin, { onFrame, onClose }) {
+  const es = new EventSource(`${origin}/signal/events`, { withCredentials: true });
+  let token = null;
+  let closed = false;
+  let chain = Promise.resolve();
+  const end = () => {
+    if (closed) return;
+    closed = true;
+    es.close();
+    onClose();
+  };
+  es.addEventListener('session', (ev) => {
+    token = ev.data;
+  });
+  es.onmessage = (ev) => onFrame(ev.data);
+  // EventSource would reconnect by itself into a new, empty session; let the owner decide.
+  es.onerror = end;
+  return {
+    kind: 'http',
+    send(text) {
+      if (closed || !token) return false;
+      const url = `${origin}/signal/send?token=${encodeURIComponent(token)}`;
+      chain = chain
+        .then(() => fetch(url, {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { 'Content-Type': 'application/json' },
+          body: text,
+        }))
+        .then((res) => {
+          if (res.status === 404) end(); // the session is gone: start a new one
+          else if (!res.ok) console.warn(`signaling POST refused: ${res.status}`);
+        })
+        .catch(() => end());
+      return true;
+    },
+    close() {
+      closed = true;
+      es.close();
+    },
+  };
+}
+
+/** Whether the server answers plain HTTP (within 3 s). */
+async function serverAnswers(origin) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 3_000);
+  try {
+    const res = await fetch(`${origin}/healthz`, { cache: 'no-store', signal: abort.signal });
+    return res.ok;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class Signaling {
   constructor(url = defaultSignalingUrl()) {
     this.url = url;
-    this.ws = null;
+    this.origin = window.location.origin;
+    this.transport = null;
     this.listeners = new Map();
     this.attempt = 0;
     this.retryTimer = null;
+    this.welcomeTimer = null;
     this.stopped = false;
     this.everConnected = false;
     this.connected = false;
+    this.wsFailures = 0;
     this.id = null;
   }
 
@@ -60,52 +155,88 @@ export class Signaling {
     }
   }
 
+  /** Which transport the next connection uses. */
+  useHttp() {
+    return this.wsFailures >= WS_FAILURES_BEFORE_FALLBACK;
+  }
+
   connect() {
     this.stopped = false;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    let ws;
+    let transport = null;
+    const handlers = {
+      onFrame: (text) => {
+        if (transport === this.transport) this.handleFrame(transport, text);
+      },
+      onClose: () => {
+        if (transport === this.transport) this.handleClose(transport);
+      },
+    };
+    transport = this.useHttp()
+      ? openEventStream(this.origin, handlers)
+      : openWebSocket(this.url, handlers);
+    this.transport = transport;
+    // A proxy may accept the connection and then pass nothing through.
+    clearTimeout(this.welcomeTimer);
+    this.welcomeTimer = setTimeout(() => {
+      if (transport === this.transport && !this.connected) {
+        transport.close();
+        this.handleClose(transport);
+      }
+    }, WELCOME_TIMEOUT_MS);
+  }
+
+  handleFrame(transport, text) {
+    let msg;
     try {
-      ws = new WebSocket(this.url);
-    } catch (e) {
-      console.error('WebSocket failed to start', e);
-      this.scheduleReconnect();
+      msg = JSON.parse(text);
+    } catch {
+      console.warn('ignoring a non-JSON frame');
       return;
     }
-    this.ws = ws;
-    ws.onmessage = (ev) => {
-      if (ws !== this.ws || typeof ev.data !== 'string') return;
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch {
-        console.warn('ignoring a non-JSON frame');
-        return;
-      }
-      if (!msg || typeof msg.type !== 'string') return;
-      if (msg.type === 'welcome') {
-        const reconnected = this.everConnected;
-        this.everConnected = true;
-        this.connected = true;
-        this.attempt = 0;
-        this.id = msg.id;
-        this.emit('welcome', msg);
-        this.emit('connected', { welcome: msg, reconnected });
-        return;
-      }
-      this.emit(msg.type, msg);
-    };
-    ws.onclose = () => {
-      if (ws !== this.ws) return;
-      this.ws = null;
-      const wasConnected = this.connected;
-      this.connected = false;
-      if (wasConnected || this.attempt === 0) this.emit('disconnected', {});
-      if (!this.stopped) this.scheduleReconnect();
-    };
-    ws.onerror = () => {
-      // onclose follows and handles the retry.
-    };
+    if (!msg || typeof msg.type !== 'string') return;
+    if (msg.type === 'welcome') {
+      clearTimeout(this.welcomeTimer);
+      const reconnected = this.everConnected;
+      this.everConnected = true;
+      this.connected = true;
+      this.attempt = 0;
+      if (transport.kind === 'websocket') this.wsFailures = 0;
+      document.documentElement.dataset.signaling = transport.kind;
+      this.id = msg.id;
+      this.emit('welcome', msg);
+      this.emit('connected', { welcome: msg, reconnected });
+      return;
+    }
+    this.emit(msg.type, msg);
+  }
+
+  handleClose(transport) {
+    this.transport = null;
+    clearTimeout(this.welcomeTimer);
+    const wasConnected = this.connected;
+    this.connected = false;
+    if (wasConnected || this.attempt === 0) this.emit('disconnected', {});
+    if (transport.kind !== 'websocket' || wasConnected) {
+      this.retry(false);
+      return;
+    }
+    // A WebSocket that never worked: blocked on the way, or is the server down? Only the
+    // first counts towards the fallback; a restarting server must not push us onto it.
+    serverAnswers(this.origin).then((up) => {
+      if (up) this.wsFailures += 1;
+      const switching = up && this.wsFailures === WS_FAILURES_BEFORE_FALLBACK;
+      if (switching) console.info('WebSockets seem blocked; using the HTTP fallback');
+      this.retry(switching);
+    });
+  }
+
+  /** Connect again: at once when switching transports, else after a back-off. */
+  retry(now) {
+    if (this.stopped) return;
+    if (now) this.connect();
+    else this.scheduleReconnect();
   }
 
   scheduleReconnect() {
@@ -121,18 +252,18 @@ export class Signaling {
   }
 
   send(msg) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(msg));
-    return true;
+    if (!this.transport || !this.connected) return false;
+    return this.transport.send(JSON.stringify(msg));
   }
 
   close() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.welcomeTimer);
     this.retryTimer = null;
-    const ws = this.ws;
-    this.ws = null;
+    const transport = this.transport;
+    this.transport = null;
     this.connected = false;
-    if (ws) ws.close(1000);
+    if (transport) transport.close();
   }
 }
