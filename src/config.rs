@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Seconds a call by name rings before it is missed [default: 30]
     #[arg(long, global = true, env = "CONFER_RING_TIMEOUT", value_name = "SECS")]
     pub ring_timeout: Option<u64>,
+    /// Seconds after a client's last sign of life during which it may resume its session
+    /// after a lost connection, unnoticed by the others; 0 turns resumption off [default: 30]
+    #[arg(long, global = true, env = "CONFER_RESUME_GRACE", value_name = "SECS")]
+    pub resume_grace: Option<u64>,
     /// Seconds between WebSocket pings to each client [default: 10]
     #[arg(long, global = true, env = "CONFER_PING_INTERVAL", value_name = "SECS")]
     pub ping_interval: Option<u64>,
@@ -104,6 +108,7 @@ struct FileConfig {
     ring_timeout: Option<u64>,
     ping_interval: Option<u64>,
     idle_timeout: Option<u64>,
+    resume_grace: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -122,6 +127,7 @@ pub struct Config {
     pub ring_timeout: Duration,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
+    pub resume_grace: Duration,
 }
 
 impl Default for Config {
@@ -140,6 +146,7 @@ impl Default for Config {
             ring_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(20),
+            resume_grace: Duration::from_secs(30),
         }
     }
 }
@@ -230,6 +237,7 @@ impl Config {
             ring_timeout: secs(args.ring_timeout, file.ring_timeout, d.ring_timeout),
             ping_interval: secs(args.ping_interval, file.ping_interval, d.ping_interval),
             idle_timeout: secs(args.idle_timeout, file.idle_timeout, d.idle_timeout),
+            resume_grace: secs(args.resume_grace, file.resume_grace, d.resume_grace),
         };
         if config.room_capacity < 2 {
             return Err(ConfigError::TooSmall("room_capacity", 2));

@@ -23,6 +23,7 @@ use store::Store;
 pub struct Server {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
+    pub resumable: Arc<signaling::Resumable>,
     pub store: Store,
     pub task: JoinHandle<std::io::Result<()>>,
 }
@@ -69,6 +70,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     tokio::spawn(record_calls(store.clone(), event_rx));
     tokio::spawn(purge_expired(store.clone()));
     let hub = Hub::new(HubSettings::from(&config), Some(events));
+    let resumable = Arc::new(signaling::Resumable::default());
     let state = http::AppState {
         config: Arc::new(config),
         hub: hub.clone(),
@@ -76,12 +78,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         mailer,
         limits: Arc::new(auth::rate_limit::AccountLimits::default()),
         fallback: http::fallback::FallbackSessions::default(),
+        resumable: resumable.clone(),
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Server {
         addr,
         hub,
+        resumable,
         store,
         task,
     })

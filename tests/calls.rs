@@ -170,7 +170,8 @@ async fn calling_errors_are_clear() {
 
 #[tokio::test]
 async fn a_disconnect_ends_the_call_for_the_other_side() {
-    let server = TestServer::start().await;
+    // Without resumption a lost connection ends the session at once.
+    let server = TestServer::start_with(|c| c.resume_grace = std::time::Duration::ZERO).await;
     let mut ann = server.registered("ann").await;
     let mut ben = server.registered("ben").await;
     ann.send(json!({"type":"call","user":"ben"})).await;

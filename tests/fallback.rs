@@ -18,9 +18,13 @@ struct EventStream {
 
 impl EventStream {
     async fn open(server: &TestServer) -> EventStream {
+        Self::open_at(server, "/signal/events").await
+    }
+
+    async fn open_at(server: &TestServer, path: &str) -> EventStream {
         let mut stream = TcpStream::connect(server.addr()).await.unwrap();
         let request = format!(
-            "GET /signal/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
             server.addr()
         );
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -203,4 +207,39 @@ async fn bad_posts_are_refused_without_disturbing_the_session() {
 
     assert_eq!(send(&server, &token, json!({"type":"ping"})).await, 204);
     events.expect("pong").await;
+}
+
+#[tokio::test]
+async fn an_event_stream_session_resumes_after_the_stream_drops() {
+    let server = TestServer::start_with(|c| c.resume_grace = Duration::from_secs(20)).await;
+    let mut events = EventStream::open(&server).await;
+    let (_, token) = events.next().await;
+    let welcome = events.expect("welcome").await;
+    let ann_id = welcome["id"].as_str().unwrap().to_owned();
+    send(
+        &server,
+        &token,
+        json!({"type":"join","room":"r","name":"Ann"}),
+    )
+    .await;
+    events.expect("joined").await;
+    let (mut ben, _) = server.joined("r", "Ben").await;
+    events.expect("peer_joined").await;
+
+    drop(events);
+    ben.send(json!({"type":"chat","text":"are you there?"}))
+        .await;
+    ben.expect_silence().await;
+
+    let resume = welcome["resume"].as_str().unwrap();
+    let mut events =
+        EventStream::open_at(&server, &format!("/signal/events?resume={resume}")).await;
+    let (name, new_token) = events.next().await;
+    assert_eq!(name, "session");
+    let again = events.expect("welcome").await;
+    assert_eq!(again["resumed"], true);
+    assert_eq!(again["id"], ann_id.as_str());
+    assert_eq!(events.expect("chat").await["text"], "are you there?");
+    send(&server, &new_token, json!({"type":"chat","text":"yes"})).await;
+    assert_eq!(ben.expect("chat").await["text"], "yes");
 }

@@ -20,11 +20,12 @@ use axum_extra::extract::CookieJar;
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::AppState;
 use super::ws::MAX_FRAME_BYTES;
 use crate::auth::token;
-use crate::signaling::hub::Inbox;
+use crate::signaling::resume::{Attached, Detached, HandoverRequest, Resumable, attach};
 use crate::signaling::{Session, SignedIn};
 
 /// Client frames waiting for one session before further POSTs are refused with 429.
@@ -64,29 +65,66 @@ impl Drop for Registration {
     }
 }
 
-/// What the event stream owns; dropping it closes the session.
+/// What the event stream owns. When the stream goes away (the client closed it or the
+/// network dropped, which look the same here), the session is parked for resumption.
 struct StreamState {
-    session: Session,
-    inbox: Inbox,
+    live: Option<Detached>,
+    handover: mpsc::Receiver<HandoverRequest>,
+    resume_token: String,
+    resumable: Arc<Resumable>,
+    grace: Duration,
     posted: mpsc::Receiver<String>,
     first: Option<String>,
+    /// A resumed session's `welcome`, sent right after the `session` event.
+    welcome: Option<String>,
     _registration: Registration,
+}
+
+impl Drop for StreamState {
+    fn drop(&mut self) {
+        if let Some(detached) = self.live.take() {
+            let token = std::mem::take(&mut self.resume_token);
+            self.resumable.forget(&token);
+            self.resumable
+                .park(token, detached, Instant::now() + self.grace);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    /// The token from the last `welcome`, to continue that session.
+    resume: Option<String>,
 }
 
 pub async fn events(
     State(app): State<AppState>,
     jar: CookieJar,
+    Query(query): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;
-    let (session, inbox) = Session::open(app.hub.clone(), Some(app.store.clone()), user);
+    let Attached {
+        session,
+        inbox,
+        token: resume_token,
+        welcome,
+    } = attach(&app.resumable, query.resume.as_deref(), |token| {
+        Session::open(app.hub.clone(), Some(app.store.clone()), user, token)
+    })
+    .await;
+    let handover = app.resumable.register_live(&resume_token);
     let token = token::generate();
     let (tx, posted) = mpsc::channel(INBOUND_BACKLOG);
     app.fallback.lock().insert(token.clone(), tx);
     let state = StreamState {
-        session,
-        inbox,
+        live: Some(Detached { session, inbox }),
+        handover,
+        resume_token,
+        resumable: app.resumable.clone(),
+        grace: app.config.resume_grace,
         posted,
         first: Some(token.clone()),
+        welcome,
         _registration: Registration {
             sessions: app.fallback.clone(),
             token,
@@ -97,15 +135,29 @@ pub async fn events(
             let event = Event::default().event("session").data(token);
             return Some((Ok(event), st));
         }
+        if let Some(welcome) = st.welcome.take() {
+            return Some((Ok(Event::default().data(welcome)), st));
+        }
         loop {
+            let live = st.live.as_mut()?;
             tokio::select! {
-                frame = st.inbox.frames.recv() => {
+                frame = live.inbox.frames.recv() => {
                     let frame = frame?;
                     return Some((Ok(Event::default().data(frame)), st));
                 }
-                Some(text) = st.posted.recv() => st.session.handle_text(&text).await,
-                _ = st.inbox.overflow.notified() => {
-                    tracing::debug!(peer = %st.session.id(), "fallback client too slow, closing");
+                Some(text) = st.posted.recv() => live.session.handle_text(&text).await,
+                _ = live.inbox.overflow.notified() => {
+                    tracing::debug!(peer = %live.session.id(), "fallback client too slow, closing");
+                    // Too slow is a broken rule, not a lost connection: no resumption.
+                    let ended = st.live.take();
+                    st.resumable.forget(&st.resume_token);
+                    drop(ended);
+                    return None;
+                }
+                Some(request) = st.handover.recv() => {
+                    if let Some(detached) = st.live.take() {
+                        let _ = request.send(detached);
+                    }
                     return None;
                 }
             }

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use crate::auth::rate_limit::AccountLimits;
 use crate::config::Config;
 use crate::mail::Mailer;
-use crate::signaling::Hub;
+use crate::signaling::{Hub, Resumable};
 use crate::store::Store;
 
 /// Largest accepted API request body.
@@ -31,6 +31,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub limits: Arc<AccountLimits>,
     pub fallback: fallback::FallbackSessions,
+    pub resumable: Arc<Resumable>,
 }
 
 impl AppState {

@@ -1,60 +1,84 @@
 //! The WebSocket transport for signaling sessions.
 
-use std::time::Instant;
-
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::time::Instant;
 
 use super::AppState;
+use crate::signaling::resume::{Attached, Detached, HandoverRequest, attach};
 use crate::signaling::{Session, SignedIn};
 
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Close codes (RFC 6455 §7.4.1), documented in docs/protocol.md.
+/// Close codes (RFC 6455 §7.4.1 and the private range), documented in docs/protocol.md.
 pub mod close_code {
     pub const UNSUPPORTED_DATA: u16 = 1003;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// The session was resumed on another connection.
+    pub const RESUMED_ELSEWHERE: u16 = 4000;
+}
+
+#[derive(Deserialize)]
+pub struct ConnectQuery {
+    /// The token from the last `welcome`, to continue that session.
+    resume: Option<String>,
 }
 
 pub async fn upgrade(
     State(app): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
+    Query(query): Query<ConnectQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !super::origin::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
-    // A database outage must not stop calls: the person is then treated as a guest.
-    let user = match super::accounts::current_user(&app, &jar).await {
-        Ok(user) => user.map(|u| SignedIn {
-            user_id: u.id,
-            username: u.username,
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot check the session cookie");
-            None
-        }
-    };
+    let user = super::accounts::signed_in(&app, &jar).await;
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, app, user))
+        .on_upgrade(move |socket| serve(socket, app, user, query.resume))
 }
 
-async fn serve(socket: WebSocket, app: AppState, user: Option<SignedIn>) {
-    let (session, mut inbox) = Session::open(app.hub.clone(), Some(app.store.clone()), user);
+/// How a connection ended, which decides what becomes of its session.
+enum End {
+    /// The client closed the socket: it is leaving.
+    Closed,
+    /// The server closes it for a broken rule: the session ends too.
+    Refused(u16, &'static str),
+    /// The connection was lost: keep the session for a while for the client to resume.
+    Lost,
+    /// Another connection resumed this session.
+    HandedOver(HandoverRequest),
+}
+
+async fn serve(socket: WebSocket, app: AppState, user: Option<SignedIn>, resume: Option<String>) {
+    let Attached {
+        session,
+        mut inbox,
+        token,
+        welcome,
+    } = attach(&app.resumable, resume.as_deref(), |token| {
+        Session::open(app.hub.clone(), Some(app.store.clone()), user, token)
+    })
+    .await;
+    let mut handover = app.resumable.register_live(&token);
     let (mut sink, mut stream) = socket.split();
+    if let Some(welcome) = welcome {
+        let _ = sink.send(Message::Text(welcome.into())).await;
+    }
     let mut ping = tokio::time::interval(app.config.ping_interval);
     ping.tick().await;
     let mut last_heard = Instant::now();
 
-    let close = loop {
+    let end = loop {
         tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
@@ -62,39 +86,67 @@ async fn serve(socket: WebSocket, app: AppState, user: Option<SignedIn>) {
                     session.handle_text(text.as_str()).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    break Some((close_code::UNSUPPORTED_DATA, "only text frames are accepted"));
+                    break End::Refused(close_code::UNSUPPORTED_DATA, "only text frames are accepted");
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_heard = Instant::now(),
-                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Ok(Message::Close(_))) => break End::Closed,
+                None => break End::Lost,
                 Some(Err(err)) => {
                     tracing::debug!(peer = %session.id(), error = %err, "websocket read error");
                     if is_oversize(err) {
-                        break Some((close_code::TOO_BIG, "frame larger than 64 KiB"));
+                        break End::Refused(close_code::TOO_BIG, "frame larger than 64 KiB");
                     }
-                    break None;
+                    break End::Lost;
                 }
             },
             Some(frame) = inbox.frames.recv() => {
                 if sink.send(Message::Text(frame.into())).await.is_err() {
-                    break None;
+                    break End::Lost;
                 }
             }
             _ = inbox.overflow.notified() => {
-                break Some((close_code::POLICY, "too many unread messages"));
+                break End::Refused(close_code::POLICY, "too many unread messages");
             }
+            Some(request) = handover.recv() => break End::HandedOver(request),
             _ = ping.tick() => {
                 if last_heard.elapsed() > app.config.idle_timeout {
-                    tracing::debug!(peer = %session.id(), "no sign of life, dropping");
-                    break None;
+                    tracing::debug!(peer = %session.id(), "no sign of life");
+                    break End::Lost;
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                    break End::Lost;
                 }
             }
         }
     };
-    // Leave rooms and calls before the (possibly slow) close handshake.
-    drop(session);
+    let close = match end {
+        End::HandedOver(request) => {
+            // Whoever asked gets the session; if they gave up meanwhile, it simply ends.
+            let _ = request.send(Detached { session, inbox });
+            Some((
+                close_code::RESUMED_ELSEWHERE,
+                "resumed on another connection",
+            ))
+        }
+        End::Lost => {
+            app.resumable.forget(&token);
+            let deadline = last_heard + app.config.resume_grace;
+            app.resumable
+                .park(token, Detached { session, inbox }, deadline);
+            None
+        }
+        End::Closed => {
+            app.resumable.forget(&token);
+            drop(session);
+            None
+        }
+        End::Refused(code, reason) => {
+            app.resumable.forget(&token);
+            // Leave rooms and calls before the (possibly slow) close handshake.
+            drop(session);
+            Some((code, reason))
+        }
+    };
     if let Some((code, reason)) = close {
         let frame = CloseFrame {
             code,

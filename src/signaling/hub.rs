@@ -183,17 +183,10 @@ impl Hub {
 
     /// Register a new connection and send it `welcome`. A signed-in person is callable under
     /// their username at once (taking it over from an older tab of theirs).
-    pub fn connect(&self, outbox: Outbox, user: Option<SignedIn>) -> PeerId {
+    pub fn connect(&self, outbox: Outbox, user: Option<SignedIn>, resume_token: &str) -> PeerId {
         let id = random_id();
-        let welcome = ServerMsg::Welcome {
-            id: id.clone(),
-            user: user.as_ref().map(|u| u.username.clone()),
-            ice_servers: self.settings.ice_servers.clone(),
-            ice_transport_policy: self.settings.ice_transport_policy,
-            resume: None,
-            version: 1,
-        };
-        outbox.push(welcome.to_json());
+        let username = user.as_ref().map(|u| u.username.clone());
+        outbox.push(self.welcome(&id, username, resume_token, false).to_json());
         let mut s = self.lock();
         if let Some(user) = &user
             && let Some(previous) = s.names.insert(name_key(&user.username), id.clone())
@@ -216,6 +209,33 @@ impl Hub {
             },
         );
         id
+    }
+
+    fn welcome(
+        &self,
+        id: &PeerId,
+        user: Option<String>,
+        resume_token: &str,
+        resumed: bool,
+    ) -> ServerMsg {
+        ServerMsg::Welcome {
+            id: id.clone(),
+            user,
+            ice_servers: self.settings.ice_servers.clone(),
+            ice_transport_policy: self.settings.ice_transport_policy,
+            resume: Some(resume_token.to_owned()),
+            resumed,
+            version: 1,
+        }
+    }
+
+    /// The `welcome` for a resumed session: its old id and a new resume token. The transport
+    /// sends it ahead of the frames queued while the client was away.
+    pub fn welcome_again(&self, id: &PeerId, resume_token: &str) -> Option<String> {
+        let s = self.lock();
+        let peer = s.peers.get(id)?;
+        let user = peer.user_id.and(peer.registered.clone());
+        Some(self.welcome(id, user, resume_token, true).to_json())
     }
 
     /// The connection is gone: leave its room, end its call, free its name.

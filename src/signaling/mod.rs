@@ -3,7 +3,9 @@
 pub mod hub;
 pub mod names;
 pub mod protocol;
+pub mod resume;
 pub mod session;
 
 pub use hub::{CallEvent, Hub, HubSettings, HubStats, SignedIn};
+pub use resume::{Detached, Resumable};
 pub use session::Session;

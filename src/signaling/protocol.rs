@@ -120,7 +120,11 @@ pub enum ServerMsg {
         user: Option<String>,
         ice_servers: Vec<IceServer>,
         ice_transport_policy: IceTransportPolicy,
+        /// The token to resume this session with after a lost connection.
         resume: Option<String>,
+        /// Whether this `welcome` continues an earlier session (same id, room and call).
+        #[serde(default)]
+        resumed: bool,
         version: u32,
     },
     Registered {

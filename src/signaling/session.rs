@@ -21,10 +21,15 @@ pub struct Session {
 
 impl Session {
     /// Open a session; `welcome` is already queued on the returned inbox.
-    pub fn open(hub: Arc<Hub>, store: Option<Store>, user: Option<SignedIn>) -> (Session, Inbox) {
+    pub fn open(
+        hub: Arc<Hub>,
+        store: Option<Store>,
+        user: Option<SignedIn>,
+        resume_token: &str,
+    ) -> (Session, Inbox) {
         let (outbox, inbox) = outbox();
         let signed_in = user.is_some();
-        let id = hub.connect(outbox, user);
+        let id = hub.connect(outbox, user, resume_token);
         (
             Session {
                 hub,
@@ -38,6 +43,11 @@ impl Session {
 
     pub fn id(&self) -> &PeerId {
         &self.id
+    }
+
+    /// This session continues on a new transport: the `welcome` to send before anything else.
+    pub fn resumed(&self, resume_token: &str) -> Option<String> {
+        self.hub.welcome_again(&self.id, resume_token)
     }
 
     /// Handle one text frame from the client.

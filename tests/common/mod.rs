@@ -37,6 +37,8 @@ impl TestServer {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.clone(),
             ring_timeout: Duration::from_secs(1),
+            // Short, so that a dropped test client is announced as gone quickly.
+            resume_grace: Duration::from_secs(1),
             ..Config::default()
         };
         tweak(&mut config);
@@ -64,6 +66,21 @@ impl TestServer {
         let welcome = client.expect("welcome").await;
         client.id = welcome["id"].as_str().expect("welcome.id").to_owned();
         client
+    }
+
+    /// Connect with a query string (e.g. `resume=…`); returns the client and its `welcome`.
+    pub async fn connect_with(&self, query: &str) -> (Client, Value) {
+        let url = format!("{}?{query}", self.ws_url());
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        let mut client = Client {
+            ws,
+            id: String::new(),
+        };
+        let welcome = client.expect("welcome").await;
+        client.id = welcome["id"].as_str().expect("welcome.id").to_owned();
+        (client, welcome)
     }
 
     /// A client that joined `room` under `name`; returns it with its `joined` frame.
