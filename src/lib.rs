@@ -6,6 +6,7 @@ pub mod http;
 pub mod mail;
 pub mod signaling;
 pub mod store;
+pub mod turn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
