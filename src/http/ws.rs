@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use futures_util::{SinkExt, StreamExt};
@@ -42,13 +42,23 @@ pub async fn upgrade(
             None
         }
     };
+    // The host the browser used reaches this machine: TURN URLs use it by default.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, app, user))
+        .on_upgrade(move |socket| serve(socket, app, user, host))
 }
 
-async fn serve(socket: WebSocket, app: AppState, user: Option<SignedIn>) {
-    let (session, mut inbox) = Session::open(app.hub.clone(), Some(app.store.clone()), user);
+async fn serve(socket: WebSocket, app: AppState, user: Option<SignedIn>, host: Option<String>) {
+    let (session, mut inbox) = Session::open(
+        app.hub.clone(),
+        Some(app.store.clone()),
+        user,
+        host.as_deref(),
+    );
     let (mut sink, mut stream) = socket.split();
     let mut ping = tokio::time::interval(app.config.ping_interval);
     ping.tick().await;

@@ -16,6 +16,7 @@ use super::protocol::{
 };
 use crate::config::{Config, IceServer, IceTransportPolicy};
 use crate::store::CallOutcome;
+use crate::turn::TurnCredentials;
 
 /// Someone signed in with an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,8 @@ pub struct HubSettings {
     pub ring_timeout: Duration,
     pub ice_servers: Vec<IceServer>,
     pub ice_transport_policy: IceTransportPolicy,
+    /// Mints credentials for the embedded TURN server, listed first in `welcome.ice_servers`.
+    pub turn: Option<TurnCredentials>,
 }
 
 impl From<&Config> for HubSettings {
@@ -107,6 +110,8 @@ impl From<&Config> for HubSettings {
             ring_timeout: c.ring_timeout,
             ice_servers: c.ice_servers.clone(),
             ice_transport_policy: c.ice_transport_policy,
+            // Set by `confer::start` once the TURN server runs and its secret is known.
+            turn: None,
         }
     }
 }
@@ -182,13 +187,14 @@ impl Hub {
     }
 
     /// Register a new connection and send it `welcome`. A signed-in person is callable under
-    /// their username at once (taking it over from an older tab of theirs).
-    pub fn connect(&self, outbox: Outbox, user: Option<SignedIn>) -> PeerId {
+    /// their username at once (taking it over from an older tab of theirs). `host` is the
+    /// `Host` the browser used, for TURN URLs when no public address is configured.
+    pub fn connect(&self, outbox: Outbox, user: Option<SignedIn>, host: Option<&str>) -> PeerId {
         let id = random_id();
         let welcome = ServerMsg::Welcome {
             id: id.clone(),
             user: user.as_ref().map(|u| u.username.clone()),
-            ice_servers: self.settings.ice_servers.clone(),
+            ice_servers: self.ice_servers(&id, user.as_ref(), host),
             ice_transport_policy: self.settings.ice_transport_policy,
             resume: None,
             version: 1,
@@ -216,6 +222,23 @@ impl Hub {
             },
         );
         id
+    }
+
+    /// The embedded TURN server with fresh credentials (named after the account, or the
+    /// connection for guests), then the configured servers.
+    fn ice_servers(
+        &self,
+        id: &PeerId,
+        user: Option<&SignedIn>,
+        host: Option<&str>,
+    ) -> Vec<IceServer> {
+        let mut list = Vec::with_capacity(self.settings.ice_servers.len() + 1);
+        if let Some(turn) = &self.settings.turn {
+            let who = user.map_or_else(|| id.clone(), |u| u.user_id.to_string());
+            list.push(turn.ice_server(host, &who));
+        }
+        list.extend(self.settings.ice_servers.iter().cloned());
+        list
     }
 
     /// The connection is gone: leave its room, end its call, free its name.

@@ -20,11 +20,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// Open a session; `welcome` is already queued on the returned inbox.
-    pub fn open(hub: Arc<Hub>, store: Option<Store>, user: Option<SignedIn>) -> (Session, Inbox) {
+    /// Open a session; `welcome` is already queued on the returned inbox. `host` is the
+    /// request's `Host` header, used in TURN URLs.
+    pub fn open(
+        hub: Arc<Hub>,
+        store: Option<Store>,
+        user: Option<SignedIn>,
+        host: Option<&str>,
+    ) -> (Session, Inbox) {
         let (outbox, inbox) = outbox();
         let signed_in = user.is_some();
-        let id = hub.connect(outbox, user);
+        let id = hub.connect(outbox, user, host);
         (
             Session {
                 hub,

@@ -537,8 +537,8 @@ mod tests {
             assert!(Message::decode(&good[..cut]).is_err());
         }
         let mut flipped = good.clone();
-        flipped[21] ^= 0xFF;
-        assert!(Message::decode(&flipped).is_err());
+        flipped[24] ^= 0xFF;
+        assert_eq!(Message::decode(&flipped), Err(DecodeError::BadFingerprint));
         // An attribute whose length runs past the end.
         let mut bad = Message::new(method::BINDING, Class::Request, [1; 12]).encode(None, false);
         bad.extend_from_slice(&[0x00, 0x06, 0x00, 0xFF]);

@@ -37,6 +37,7 @@ impl TestServer {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.clone(),
             ring_timeout: Duration::from_secs(1),
+            turn_listen: Some("127.0.0.1:0".parse().unwrap()),
             ..Config::default()
         };
         tweak(&mut config);
