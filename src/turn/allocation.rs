@@ -13,8 +13,10 @@ pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
 pub const MAX_PERMISSIONS: usize = 256;
 pub const MAX_CHANNELS: usize = 256;
 
+/// Channel numbers: RFC 8656 narrowed them to 0x4000..=0x4FFF, but RFC 5766 clients (coturn's
+/// own tools among them) still pick from 0x4000..=0x7FFF, so accept the older range.
 pub const CHANNEL_MIN: u16 = 0x4000;
-pub const CHANNEL_MAX: u16 = 0x4FFF;
+pub const CHANNEL_MAX: u16 = 0x7FFF;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -47,7 +49,7 @@ pub struct Allocation<R> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindError {
-    /// Not in 0x4000..=0x4FFF.
+    /// Not in 0x4000..=0x7FFF.
     BadNumber,
     /// The number is bound to another peer, or the peer to another number.
     Conflict,
@@ -296,7 +298,7 @@ mod tests {
         assert!(!a.is_permitted(peer.ip(), now + PERMISSION_LIFETIME));
 
         assert_eq!(a.bind_channel(0x3FFF, peer, now), Err(BindError::BadNumber));
-        assert_eq!(a.bind_channel(0x5000, peer, now), Err(BindError::BadNumber));
+        assert_eq!(a.bind_channel(0x8000, peer, now), Err(BindError::BadNumber));
         assert_eq!(a.bind_channel(0x4000, peer, now), Ok(()));
         assert_eq!(a.bind_channel(0x4000, peer, now), Ok(()), "refresh is fine");
         let other: SocketAddr = "198.51.100.8:4000".parse().unwrap();

@@ -120,9 +120,9 @@ pub fn is_stun(buf: &[u8]) -> bool {
     buf.len() >= HEADER_LEN && buf[0] & 0xC0 == 0 && buf[4..8] == MAGIC_COOKIE.to_be_bytes()
 }
 
-/// Whether `buf` starts like ChannelData (channel numbers 0x4000..=0x4FFF).
+/// Whether `buf` starts like ChannelData (channel numbers 0x4000..=0x7FFF).
 pub fn is_channel_data(buf: &[u8]) -> bool {
-    buf.len() >= 4 && (0x40..=0x4F).contains(&buf[0])
+    buf.len() >= 4 && (0x40..=0x7F).contains(&buf[0])
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -144,7 +144,7 @@ pub fn stream_frame_len(buf: &[u8]) -> Option<Result<usize, DecodeError>> {
     let len = usize::from(be16(buf, 2)?);
     Some(match buf[0] {
         0x00..=0x3F => Ok(HEADER_LEN + len),
-        0x40..=0x4F => Ok(4 + padded(len)),
+        0x40..=0x7F => Ok(4 + padded(len)),
         _ => Err(DecodeError::NotStun),
     })
 }
@@ -551,7 +551,7 @@ mod tests {
             let mut buf = good.clone();
             for b in buf.iter_mut() {
                 x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                if x % 7 == 0 {
+                if x.is_multiple_of(7) {
                     *b = (x >> 16) as u8;
                 }
             }
