@@ -22,11 +22,17 @@ command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v python3 >/dev/null || missing+=(python3)
 command -v pg_isready >/dev/null || missing+=(postgresql-client)
+# coturn's client tools test the embedded TURN server (tests/coturn.rs); its daemon stays off.
+command -v turnutils_uclient >/dev/null || missing+=(coturn)
 if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
     echo "all present"
+fi
+# Installing coturn may start its daemon on 3478 where a service manager runs: stop it.
+if command -v systemctl >/dev/null && systemctl is-active --quiet coturn 2>/dev/null; then
+    as_root systemctl disable --now coturn || true
 fi
 step "PostgreSQL for the store tests"
 # Tests create and drop their own databases on the server at CONFER_TEST_POSTGRES.

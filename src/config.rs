@@ -3,12 +3,14 @@
 //! Clap reads flags and their `CONFER_*` variables (flags win); the TOML file fills what
 //! neither set; the defaults fill the rest.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
+
+use crate::turn::Cidr;
 
 /// How browsers may gather ICE candidates (`RTCConfiguration.iceTransportPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ValueEnum)]
@@ -89,6 +91,49 @@ pub struct ServeArgs {
     /// Seconds of silence (not even a pong) after which a client is dropped; checked at each ping, so a vanished client is noticed within idle_timeout + ping_interval [default: 20]
     #[arg(long, global = true, env = "CONFER_IDLE_TIMEOUT", value_name = "SECS")]
     pub idle_timeout: Option<u64>,
+    /// Address of the embedded STUN/TURN server (UDP and TCP), or `off` [default: 0.0.0.0:3478]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_TURN_LISTEN",
+        value_name = "ADDR|off"
+    )]
+    pub turn_listen: Option<String>,
+    /// Shared secret for TURN REST credentials (the same as coturn's static-auth-secret)
+    /// [default: generated once and kept in data_dir/turn_secret]
+    #[arg(long, global = true, env = "CONFER_TURN_SECRET", value_name = "SECRET")]
+    pub turn_secret: Option<String>,
+    /// TURN realm [default: confer]
+    #[arg(long, global = true, env = "CONFER_TURN_REALM", value_name = "REALM")]
+    pub turn_realm: Option<String>,
+    /// Let TURN relay to loopback, private and link-local addresses (tests, LANs) [default: false]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_TURN_ALLOW_LOOPBACK",
+        value_name = "BOOL"
+    )]
+    pub turn_allow_loopback: Option<bool>,
+    /// Comma-separated CIDRs TURN may always relay to, e.g. `10.8.0.0/16` [default: none]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_TURN_ALLOWED_PEERS",
+        value_name = "CIDRS"
+    )]
+    pub turn_allowed_peers: Option<String>,
+    /// Public address for relayed candidates and TURN URLs when behind NAT [default: the
+    /// listen address if specific, else the host browsers use to reach the HTTP server]
+    #[arg(long, global = true, env = "CONFER_TURN_PUBLIC_IP", value_name = "IP")]
+    pub turn_public_ip: Option<IpAddr>,
+    /// Seconds a TURN credential handed to a browser stays valid [default: 86400]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_TURN_CREDENTIAL_TTL",
+        value_name = "SECS"
+    )]
+    pub turn_credential_ttl: Option<u64>,
 }
 
 /// The same settings as they appear in `confer.toml`.
@@ -109,6 +154,13 @@ struct FileConfig {
     ping_interval: Option<u64>,
     idle_timeout: Option<u64>,
     resume_grace: Option<u64>,
+    turn_listen: Option<String>,
+    turn_secret: Option<String>,
+    turn_realm: Option<String>,
+    turn_allow_loopback: Option<bool>,
+    turn_allowed_peers: Option<Vec<Cidr>>,
+    turn_public_ip: Option<IpAddr>,
+    turn_credential_ttl: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -128,6 +180,15 @@ pub struct Config {
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub resume_grace: Duration,
+    /// The embedded STUN/TURN server's address; `None` when `turn_listen = "off"`.
+    pub turn_listen: Option<SocketAddr>,
+    /// `None`: generated once and kept in `data_dir/turn_secret` (resolved at start).
+    pub turn_secret: Option<String>,
+    pub turn_realm: String,
+    pub turn_allow_loopback: bool,
+    pub turn_allowed_peers: Vec<Cidr>,
+    pub turn_public_ip: Option<IpAddr>,
+    pub turn_credential_ttl: Duration,
 }
 
 impl Default for Config {
@@ -147,6 +208,13 @@ impl Default for Config {
             ping_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(20),
             resume_grace: Duration::from_secs(30),
+            turn_listen: Some(SocketAddr::from(([0, 0, 0, 0], 3478))),
+            turn_secret: None,
+            turn_realm: "confer".to_owned(),
+            turn_allow_loopback: false,
+            turn_allowed_peers: Vec::new(),
+            turn_public_ip: None,
+            turn_credential_ttl: Duration::from_secs(86400),
         }
     }
 }
@@ -167,6 +235,12 @@ pub enum ConfigError {
         "ice_servers must be a JSON array of {{\"urls\": ...}} objects or comma-separated URLs: {0}"
     )]
     IceServers(String),
+    #[error("turn_listen must be an address such as 0.0.0.0:3478, or off: {0:?}")]
+    TurnListen(String),
+    #[error("turn_allowed_peers: {0}")]
+    TurnAllowedPeers(#[from] crate::turn::policy::CidrError),
+    #[error("turn_secret and turn_realm must not be empty")]
+    TurnEmpty,
     #[error("{0} must be at least {1}")]
     TooSmall(&'static str, u64),
 }
@@ -205,6 +279,19 @@ impl Config {
             Some(text) => parse_ice_servers(text)?,
             None => file.ice_servers.unwrap_or(d.ice_servers),
         };
+        let turn_listen = match args.turn_listen.as_ref().or(file.turn_listen.as_ref()) {
+            None => d.turn_listen,
+            Some(text) => parse_turn_listen(text)?,
+        };
+        let turn_allowed_peers = match &args.turn_allowed_peers {
+            Some(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::parse)
+                .collect::<Result<Vec<Cidr>, _>>()?,
+            None => file.turn_allowed_peers.unwrap_or(d.turn_allowed_peers),
+        };
         let config = Config {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             data_dir: args
@@ -238,7 +325,28 @@ impl Config {
             ping_interval: secs(args.ping_interval, file.ping_interval, d.ping_interval),
             idle_timeout: secs(args.idle_timeout, file.idle_timeout, d.idle_timeout),
             resume_grace: secs(args.resume_grace, file.resume_grace, d.resume_grace),
+            turn_listen,
+            turn_secret: args.turn_secret.clone().or(file.turn_secret),
+            turn_realm: args
+                .turn_realm
+                .clone()
+                .or(file.turn_realm)
+                .unwrap_or(d.turn_realm),
+            turn_allow_loopback: args
+                .turn_allow_loopback
+                .or(file.turn_allow_loopback)
+                .unwrap_or(d.turn_allow_loopback),
+            turn_allowed_peers,
+            turn_public_ip: args.turn_public_ip.or(file.turn_public_ip),
+            turn_credential_ttl: secs(
+                args.turn_credential_ttl,
+                file.turn_credential_ttl,
+                d.turn_credential_ttl,
+            ),
         };
+        if config.turn_realm.is_empty() || config.turn_secret.as_deref() == Some("") {
+            return Err(ConfigError::TurnEmpty);
+        }
         if config.room_capacity < 2 {
             return Err(ConfigError::TooSmall("room_capacity", 2));
         }
@@ -246,6 +354,7 @@ impl Config {
             ("ring_timeout", config.ring_timeout),
             ("ping_interval", config.ping_interval),
             ("idle_timeout", config.idle_timeout),
+            ("turn_credential_ttl", config.turn_credential_ttl),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::TooSmall(name, 1));
@@ -253,6 +362,17 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// `off` (or `none`, `false`) disables the embedded TURN server; anything else is an address.
+fn parse_turn_listen(text: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    let text = text.trim();
+    if ["off", "none", "false"].contains(&text.to_ascii_lowercase().as_str()) {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| ConfigError::TurnListen(text.to_owned()))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -331,6 +451,58 @@ mod tests {
             parse_ice_servers(r#"[{"urls":["turn:x"],"username":"u","credential":"c"}]"#).unwrap();
         assert_eq!(json[0].credential.as_deref(), Some("c"));
         assert!(parse_ice_servers("http://nope").is_err());
+    }
+
+    #[test]
+    fn turn_settings_layer_like_the_others() {
+        let c = Config::merge(&ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.turn_listen, Some("0.0.0.0:3478".parse().unwrap()));
+        assert_eq!(c.turn_realm, "confer");
+        assert!(!c.turn_allow_loopback);
+        assert_eq!(c.turn_credential_ttl, Duration::from_secs(86400));
+        assert_eq!(c.turn_secret, None);
+
+        let file: FileConfig = toml::from_str(
+            "turn_listen = \"127.0.0.1:3479\"\nturn_secret = \"file\"\nturn_realm = \"r\"\n\
+             turn_allowed_peers = [\"10.8.0.0/16\"]\nturn_public_ip = \"203.0.113.4\"\n\
+             turn_credential_ttl = 60\nturn_allow_loopback = true\n",
+        )
+        .unwrap();
+        let c = Config::merge(&ServeArgs::default(), file.clone()).unwrap();
+        assert_eq!(c.turn_listen, Some("127.0.0.1:3479".parse().unwrap()));
+        assert_eq!(c.turn_secret.as_deref(), Some("file"));
+        assert_eq!(c.turn_allowed_peers, vec!["10.8.0.0/16".parse().unwrap()]);
+        assert_eq!(c.turn_public_ip, Some("203.0.113.4".parse().unwrap()));
+        assert_eq!(c.turn_credential_ttl, Duration::from_secs(60));
+        assert!(c.turn_allow_loopback);
+
+        let args = ServeArgs {
+            turn_listen: Some("off".into()),
+            turn_secret: Some("flag".into()),
+            turn_allowed_peers: Some("192.168.0.0/24, fd00::/8".into()),
+            ..ServeArgs::default()
+        };
+        let c = Config::merge(&args, file).unwrap();
+        assert_eq!(c.turn_listen, None);
+        assert_eq!(c.turn_secret.as_deref(), Some("flag"));
+        assert_eq!(c.turn_allowed_peers.len(), 2);
+
+        for bad in [
+            ServeArgs {
+                turn_listen: Some("3478".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                turn_allowed_peers: Some("10.0.0.0/40".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                turn_credential_ttl: Some(0),
+                ..ServeArgs::default()
+            },
+        ] {
+            assert!(Config::merge(&bad, FileConfig::default()).is_err());
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod http;
 pub mod mail;
 pub mod signaling;
 pub mod store;
+pub mod turn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub struct Server {
     pub resumable: Arc<signaling::Resumable>,
     pub store: Store,
     pub task: JoinHandle<std::io::Result<()>>,
+    /// The embedded STUN/TURN server's bound address (UDP and TCP), unless `turn_listen = off`.
+    pub turn_addr: Option<SocketAddr>,
+    /// The embedded STUN/TURN server; it stops when this is dropped.
+    pub turn: Option<Arc<turn::TurnServer>>,
 }
 
 impl Server {
@@ -69,7 +74,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (events, event_rx) = mpsc::channel(signaling::hub::CALL_EVENT_BACKLOG);
     tokio::spawn(record_calls(store.clone(), event_rx));
     tokio::spawn(purge_expired(store.clone()));
-    let hub = Hub::new(HubSettings::from(&config), Some(events));
+    let mut hub_settings = HubSettings::from(&config);
+    let turn = start_turn(&config, &mut hub_settings).await?;
+    let hub = Hub::new(hub_settings, Some(events));
     let resumable = Arc::new(signaling::Resumable::default());
     let state = http::AppState {
         config: Arc::new(config),
@@ -88,7 +95,74 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         resumable,
         store,
         task,
+        turn_addr: turn.as_ref().map(|t| t.addr),
+        turn,
     })
+}
+
+/// Start the embedded STUN/TURN server unless it is off, and tell the hub how to mint
+/// credentials for it.
+async fn start_turn(
+    config: &Config,
+    hub: &mut HubSettings,
+) -> anyhow::Result<Option<Arc<turn::TurnServer>>> {
+    let Some(listen) = config.turn_listen else {
+        tracing::info!("embedded TURN server is off (turn_listen = off)");
+        return Ok(None);
+    };
+    let secret = match &config.turn_secret {
+        Some(secret) => secret.clone(),
+        None => turn::credentials::load_or_create_secret(&config.data_dir)
+            .context("cannot read or create data_dir/turn_secret")?,
+    };
+    let mut settings = turn::TurnSettings::new(listen, secret.clone());
+    settings.realm = config.turn_realm.clone();
+    settings.public_ip = config.turn_public_ip;
+    settings.policy = turn::PeerPolicy {
+        allow_loopback: config.turn_allow_loopback,
+        allowed: config.turn_allowed_peers.clone(),
+    };
+    let server = turn::TurnServer::start(settings).await.with_context(|| {
+        format!(
+            "cannot listen on {listen} for STUN/TURN (set turn_listen to another address, or off)"
+        )
+    })?;
+    let addr = server.addr;
+    let credentials = turn::TurnCredentials {
+        secret,
+        ttl: config.turn_credential_ttl,
+        port: addr.port(),
+        host: config
+            .turn_public_ip
+            .or_else(|| (!listen.ip().is_unspecified()).then_some(listen.ip())),
+    };
+    let host = match credentials.host {
+        Some(_) => credentials.url_host(None),
+        None => "<host of the page>".to_owned(),
+    };
+    let mut urls = vec![
+        format!("stun:{host}:{}", addr.port()),
+        format!("turn:{host}:{}?transport=udp", addr.port()),
+        format!("turn:{host}:{}?transport=tcp", addr.port()),
+    ];
+    urls.extend(
+        config
+            .ice_servers
+            .iter()
+            .flat_map(|s| s.urls.iter().cloned()),
+    );
+    tracing::info!(
+        "STUN/TURN on {addr} (UDP and TCP); browsers get ICE servers {}",
+        urls.join(", ")
+    );
+    hub.turn = Some(credentials);
+    if !turn::self_check(addr).await {
+        tracing::warn!(
+            "the TURN port {addr} does not answer a STUN Binding request over UDP; calls \
+             across NATs may fail (firewall?)"
+        );
+    }
+    Ok(Some(Arc::new(server)))
 }
 
 /// Write call-log events to the database, one at a time, in order.

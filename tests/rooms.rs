@@ -28,8 +28,9 @@ async fn welcome_carries_identity_and_ice_configuration() {
     assert!(welcome["id"].as_str().is_some_and(|id| id.len() >= 16));
     assert_eq!(welcome["version"], 1);
     assert_eq!(welcome["ice_transport_policy"], "all");
+    // The embedded TURN server comes first (see tests/turn.rs), the configured ones follow.
     assert_eq!(
-        welcome["ice_servers"][0]["urls"][0],
+        welcome["ice_servers"][1]["urls"][0],
         "stun:stun.example.org:3478"
     );
 }

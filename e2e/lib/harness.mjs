@@ -40,7 +40,8 @@ export function uniqueName(prefix) {
 async function spawnConfer({ listen, dataDir, args, ringTimeout, timeoutMs }) {
   const child = spawn(
     CONFER_BIN,
-    ['--listen', listen, '--data-dir', dataDir, '--ring-timeout', String(ringTimeout), ...args],
+    // TURN off unless a test asks for it: parallel servers would all want port 3478.
+    ['--listen', listen, '--data-dir', dataDir, '--ring-timeout', String(ringTimeout), '--turn-listen', 'off', ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } },
   );
   let log = '';

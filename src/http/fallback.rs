@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -100,17 +100,30 @@ pub struct EventsQuery {
 pub async fn events(
     State(app): State<AppState>,
     jar: CookieJar,
+    headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;
+    let host = super::ws::request_host(&headers);
     let Attached {
         session,
         inbox,
         token: resume_token,
         welcome,
-    } = attach(&app.resumable, query.resume.as_deref(), |token| {
-        Session::open(app.hub.clone(), Some(app.store.clone()), user, token)
-    })
+    } = attach(
+        &app.resumable,
+        query.resume.as_deref(),
+        host.as_deref(),
+        |token| {
+            Session::open(
+                app.hub.clone(),
+                Some(app.store.clone()),
+                user,
+                host.as_deref(),
+                token,
+            )
+        },
+    )
     .await;
     let handover = app.resumable.register_live(&resume_token);
     let token = token::generate();

@@ -2,7 +2,7 @@
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use futures_util::{SinkExt, StreamExt};
@@ -42,9 +42,18 @@ pub async fn upgrade(
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
     let user = super::accounts::signed_in(&app, &jar).await;
+    let host = request_host(&headers);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, app, user, query.resume))
+        .on_upgrade(move |socket| serve(socket, app, user, host, query.resume))
+}
+
+/// The host the browser used reaches this machine: TURN URLs use it by default.
+pub fn request_host(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// How a connection ended, which decides what becomes of its session.
@@ -59,15 +68,32 @@ enum End {
     HandedOver(HandoverRequest),
 }
 
-async fn serve(socket: WebSocket, app: AppState, user: Option<SignedIn>, resume: Option<String>) {
+async fn serve(
+    socket: WebSocket,
+    app: AppState,
+    user: Option<SignedIn>,
+    host: Option<String>,
+    resume: Option<String>,
+) {
     let Attached {
         session,
         mut inbox,
         token,
         welcome,
-    } = attach(&app.resumable, resume.as_deref(), |token| {
-        Session::open(app.hub.clone(), Some(app.store.clone()), user, token)
-    })
+    } = attach(
+        &app.resumable,
+        resume.as_deref(),
+        host.as_deref(),
+        |token| {
+            Session::open(
+                app.hub.clone(),
+                Some(app.store.clone()),
+                user,
+                host.as_deref(),
+                token,
+            )
+        },
+    )
     .await;
     let mut handover = app.resumable.register_live(&token);
     let (mut sink, mut stream) = socket.split();

@@ -16,6 +16,7 @@ use super::protocol::{
 };
 use crate::config::{Config, IceServer, IceTransportPolicy};
 use crate::store::CallOutcome;
+use crate::turn::TurnCredentials;
 
 /// Someone signed in with an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,8 @@ pub struct HubSettings {
     pub ring_timeout: Duration,
     pub ice_servers: Vec<IceServer>,
     pub ice_transport_policy: IceTransportPolicy,
+    /// Mints credentials for the embedded TURN server, listed first in `welcome.ice_servers`.
+    pub turn: Option<TurnCredentials>,
 }
 
 impl From<&Config> for HubSettings {
@@ -107,6 +110,8 @@ impl From<&Config> for HubSettings {
             ring_timeout: c.ring_timeout,
             ice_servers: c.ice_servers.clone(),
             ice_transport_policy: c.ice_transport_policy,
+            // Set by `confer::start` once the TURN server runs and its secret is known.
+            turn: None,
         }
     }
 }
@@ -182,11 +187,20 @@ impl Hub {
     }
 
     /// Register a new connection and send it `welcome`. A signed-in person is callable under
-    /// their username at once (taking it over from an older tab of theirs).
-    pub fn connect(&self, outbox: Outbox, user: Option<SignedIn>, resume_token: &str) -> PeerId {
+    /// their username at once (taking it over from an older tab of theirs). `host` is the
+    /// `Host` the browser used, for TURN URLs when no public address is configured.
+    pub fn connect(
+        &self,
+        outbox: Outbox,
+        user: Option<SignedIn>,
+        host: Option<&str>,
+        resume_token: &str,
+    ) -> PeerId {
         let id = random_id();
         let username = user.as_ref().map(|u| u.username.clone());
-        outbox.push(self.welcome(&id, username, resume_token, false).to_json());
+        let account = user.as_ref().map(|u| u.user_id);
+        let welcome = self.welcome(&id, username, account, host, resume_token, false);
+        outbox.push(welcome.to_json());
         let mut s = self.lock();
         if let Some(user) = &user
             && let Some(previous) = s.names.insert(name_key(&user.username), id.clone())
@@ -215,13 +229,15 @@ impl Hub {
         &self,
         id: &PeerId,
         user: Option<String>,
+        account: Option<i64>,
+        host: Option<&str>,
         resume_token: &str,
         resumed: bool,
     ) -> ServerMsg {
         ServerMsg::Welcome {
             id: id.clone(),
             user,
-            ice_servers: self.settings.ice_servers.clone(),
+            ice_servers: self.ice_servers(id, account, host),
             ice_transport_policy: self.settings.ice_transport_policy,
             resume: Some(resume_token.to_owned()),
             resumed,
@@ -229,13 +245,32 @@ impl Hub {
         }
     }
 
-    /// The `welcome` for a resumed session: its old id and a new resume token. The transport
-    /// sends it ahead of the frames queued while the client was away.
-    pub fn welcome_again(&self, id: &PeerId, resume_token: &str) -> Option<String> {
+    /// The `welcome` for a resumed session: its old id, a new resume token and fresh TURN
+    /// credentials. The transport sends it ahead of the frames queued while the client was
+    /// away.
+    pub fn welcome_again(
+        &self,
+        id: &PeerId,
+        host: Option<&str>,
+        resume_token: &str,
+    ) -> Option<String> {
         let s = self.lock();
         let peer = s.peers.get(id)?;
         let user = peer.user_id.and(peer.registered.clone());
-        Some(self.welcome(id, user, resume_token, true).to_json())
+        let welcome = self.welcome(id, user, peer.user_id, host, resume_token, true);
+        Some(welcome.to_json())
+    }
+
+    /// The embedded TURN server with fresh credentials (named after the account, or the
+    /// connection for guests), then the configured servers.
+    fn ice_servers(&self, id: &PeerId, account: Option<i64>, host: Option<&str>) -> Vec<IceServer> {
+        let mut list = Vec::with_capacity(self.settings.ice_servers.len() + 1);
+        if let Some(turn) = &self.settings.turn {
+            let who = account.map_or_else(|| id.clone(), |a| a.to_string());
+            list.push(turn.ice_server(host, &who));
+        }
+        list.extend(self.settings.ice_servers.iter().cloned());
+        list
     }
 
     /// The connection is gone: leave its room, end its call, free its name.

@@ -118,12 +118,13 @@ pub struct Attached {
 pub async fn attach(
     registry: &Resumable,
     resume: Option<&str>,
+    host: Option<&str>,
     open: impl FnOnce(&str) -> (Session, Inbox),
 ) -> Attached {
     let token = crate::auth::token::generate();
     if let Some(old) = resume
         && let Some(Detached { session, inbox }) = registry.claim(old).await
-        && let Some(welcome) = session.resumed(&token)
+        && let Some(welcome) = session.resumed(host, &token)
     {
         return Attached {
             session,

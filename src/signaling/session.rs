@@ -20,16 +20,18 @@ pub struct Session {
 }
 
 impl Session {
-    /// Open a session; `welcome` is already queued on the returned inbox.
+    /// Open a session; `welcome` is already queued on the returned inbox. `host` is the
+    /// request's `Host` header, used in TURN URLs.
     pub fn open(
         hub: Arc<Hub>,
         store: Option<Store>,
         user: Option<SignedIn>,
+        host: Option<&str>,
         resume_token: &str,
     ) -> (Session, Inbox) {
         let (outbox, inbox) = outbox();
         let signed_in = user.is_some();
-        let id = hub.connect(outbox, user, resume_token);
+        let id = hub.connect(outbox, user, host, resume_token);
         (
             Session {
                 hub,
@@ -46,8 +48,8 @@ impl Session {
     }
 
     /// This session continues on a new transport: the `welcome` to send before anything else.
-    pub fn resumed(&self, resume_token: &str) -> Option<String> {
-        self.hub.welcome_again(&self.id, resume_token)
+    pub fn resumed(&self, host: Option<&str>, resume_token: &str) -> Option<String> {
+        self.hub.welcome_again(&self.id, host, resume_token)
     }
 
     /// Handle one text frame from the client.

@@ -39,6 +39,7 @@ impl TestServer {
             ring_timeout: Duration::from_secs(1),
             // Short, so that a dropped test client is announced as gone quickly.
             resume_grace: Duration::from_secs(1),
+            turn_listen: Some("127.0.0.1:0".parse().unwrap()),
             ..Config::default()
         };
         tweak(&mut config);
