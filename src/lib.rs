@@ -108,6 +108,11 @@ async fn start_turn(
 ) -> anyhow::Result<Option<Arc<turn::TurnServer>>> {
     let Some(listen) = config.turn_listen else {
         tracing::info!("embedded TURN server is off (turn_listen = off)");
+        // An external coturn sharing the secret still gets credentials minted for it.
+        hub.turn_rest = config
+            .turn_secret
+            .clone()
+            .map(|secret| (secret, config.turn_credential_ttl));
         return Ok(None);
     };
     let secret = match &config.turn_secret {
@@ -155,6 +160,7 @@ async fn start_turn(
         "STUN/TURN on {addr} (UDP and TCP); browsers get ICE servers {}",
         urls.join(", ")
     );
+    hub.turn_rest = Some((credentials.secret.clone(), config.turn_credential_ttl));
     hub.turn = Some(credentials);
     if !turn::self_check(addr).await {
         tracing::warn!(

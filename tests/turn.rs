@@ -504,3 +504,41 @@ async fn turn_listen_off_disables_it() {
     let welcome = client.expect("welcome").await;
     assert_eq!(welcome["ice_servers"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn an_external_coturn_gets_credentials_from_the_shared_secret() {
+    let s = common::TestServer::start_with(|c: &mut Config| {
+        c.turn_listen = None;
+        c.turn_secret = Some(SECRET.to_owned());
+        c.ice_servers = vec![
+            confer::config::IceServer {
+                urls: vec!["turn:coturn.example.org:3478?transport=udp".into()],
+                username: None,
+                credential: None,
+            },
+            confer::config::IceServer {
+                urls: vec!["turn:other.example.org:3478".into()],
+                username: Some("static".into()),
+                credential: Some("kept".into()),
+            },
+        ];
+    })
+    .await;
+    let (ws, _) = tokio_tungstenite::connect_async(s.ws_url()).await.unwrap();
+    let mut client = common::Client {
+        ws,
+        id: String::new(),
+    };
+    let welcome = client.expect("welcome").await;
+    let servers = welcome["ice_servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    let username = servers[0]["username"].as_str().expect("minted username");
+    assert_eq!(
+        servers[0]["credential"].as_str().unwrap(),
+        password(SECRET, username),
+        "coturn with static-auth-secret accepts it"
+    );
+    assert!(username.ends_with(&format!(":{}", welcome["id"].as_str().unwrap())));
+    assert_eq!(servers[1]["username"], "static");
+    assert_eq!(servers[1]["credential"], "kept");
+}

@@ -41,7 +41,12 @@ async function spawnConfer({ listen, dataDir, args, ringTimeout, timeoutMs }) {
   const child = spawn(
     CONFER_BIN,
     // TURN off unless a test asks for it: parallel servers would all want port 3478.
-    ['--listen', listen, '--data-dir', dataDir, '--ring-timeout', String(ringTimeout), '--turn-listen', 'off', ...args],
+    [
+      '--listen', listen, '--data-dir', dataDir, '--ring-timeout', String(ringTimeout),
+      // Servers of parallel tests would all want port 3478; a test that needs TURN says where.
+      ...(args.includes('--turn-listen') ? [] : ['--turn-listen', 'off']),
+      ...args,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } },
   );
   let log = '';

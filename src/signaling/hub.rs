@@ -100,6 +100,10 @@ pub struct HubSettings {
     pub ice_transport_policy: IceTransportPolicy,
     /// Mints credentials for the embedded TURN server, listed first in `welcome.ice_servers`.
     pub turn: Option<TurnCredentials>,
+    /// The shared secret and lifetime for TURN REST credentials, also minted for configured
+    /// `turn:`/`turns:` servers that have no username of their own (an external coturn with
+    /// `use-auth-secret`).
+    pub turn_rest: Option<(String, std::time::Duration)>,
 }
 
 impl From<&Config> for HubSettings {
@@ -112,6 +116,7 @@ impl From<&Config> for HubSettings {
             ice_transport_policy: c.ice_transport_policy,
             // Set by `confer::start` once the TURN server runs and its secret is known.
             turn: None,
+            turn_rest: None,
         }
     }
 }
@@ -269,8 +274,35 @@ impl Hub {
             let who = account.map_or_else(|| id.clone(), |a| a.to_string());
             list.push(turn.ice_server(host, &who));
         }
-        list.extend(self.settings.ice_servers.iter().cloned());
+        let who = account.map_or_else(|| id.clone(), |a| a.to_string());
+        list.extend(
+            self.settings
+                .ice_servers
+                .iter()
+                .map(|server| self.with_rest_credentials(server, &who)),
+        );
         list
+    }
+
+    /// A configured TURN server without credentials of its own gets REST credentials minted
+    /// with the shared secret; everything else is handed out as configured.
+    fn with_rest_credentials(&self, server: &IceServer, who: &str) -> IceServer {
+        let is_turn = server
+            .urls
+            .iter()
+            .any(|u| u.starts_with("turn:") || u.starts_with("turns:"));
+        match &self.settings.turn_rest {
+            Some((secret, ttl)) if is_turn && server.username.is_none() => {
+                let now = crate::turn::credentials::unix_now();
+                let (username, credential) = crate::turn::credentials::mint(secret, who, *ttl, now);
+                IceServer {
+                    urls: server.urls.clone(),
+                    username: Some(username),
+                    credential: Some(credential),
+                }
+            }
+            _ => server.clone(),
+        }
     }
 
     /// The connection is gone: leave its room, end its call, free its name.
