@@ -20,6 +20,7 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v ping >/dev/null || missing+=(iputils-ping)
 command -v python3 >/dev/null || missing+=(python3)
 command -v pg_isready >/dev/null || missing+=(postgresql-client)
 # coturn's client tools test the embedded TURN server (tests/coturn.rs); its daemon stays off.

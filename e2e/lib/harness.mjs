@@ -16,7 +16,7 @@ const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 export const FRAME_TIMEOUT = 20_000;
 export const UI_TIMEOUT = 10_000;
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--use-fake-ui-for-media-stream',
   '--use-fake-device-for-media-stream',
@@ -94,12 +94,12 @@ async function killChild(child) {
  * Starts `confer` on 127.0.0.1:0 with a fresh data dir; resolves once it prints its URL.
  * `restart()` stops it and starts it again on the same port (for reconnection tests).
  */
-export async function startServer({ args = [], ringTimeout = 30, timeoutMs = 15_000 } = {}) {
+export async function startServer({ args = [], ringTimeout = 30, timeoutMs = 15_000, listen = '127.0.0.1:0' } = {}) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'confer-e2e-'));
   const opts = { dataDir, args, ringTimeout, timeoutMs };
   let proc;
   try {
-    proc = await spawnConfer({ ...opts, listen: '127.0.0.1:0' });
+    proc = await spawnConfer({ ...opts, listen });
   } catch (e) {
     await rm(dataDir, { recursive: true, force: true });
     throw e;

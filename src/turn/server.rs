@@ -436,14 +436,23 @@ impl Shared {
 
     fn relay_socket(&self, advertised: IpAddr) -> std::io::Result<UdpSocket> {
         let listen = self.settings.listen.ip();
-        let ip = if !listen.is_unspecified() {
-            listen
-        } else if advertised.is_ipv6() {
+        let any: IpAddr = if advertised.is_ipv6() {
             Ipv6Addr::UNSPECIFIED.into()
         } else {
             Ipv4Addr::UNSPECIFIED.into()
         };
-        let socket = std::net::UdpSocket::bind((ip, 0))?;
+        // Relayed packets must leave from the address the allocation advertised: peers'
+        // permissions are keyed on it. On a host with several addresses a socket bound to
+        // "any" lets the kernel pick another one. Behind NAT (public_ip) the advertised
+        // address is not local, so bind to "any" and let the NAT map it.
+        let socket = if !listen.is_unspecified() {
+            std::net::UdpSocket::bind((listen, 0))?
+        } else if self.settings.public_ip.is_none() {
+            std::net::UdpSocket::bind((advertised, 0))
+                .or_else(|_| std::net::UdpSocket::bind((any, 0)))?
+        } else {
+            std::net::UdpSocket::bind((any, 0))?
+        };
         socket.set_nonblocking(true)?;
         UdpSocket::from_std(socket)
     }
