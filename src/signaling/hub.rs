@@ -134,6 +134,26 @@ struct Peer {
     media: MediaState,
 }
 
+/// A mesh room. Its host is the member present longest (`members[0]`).
+#[derive(Default)]
+struct Room {
+    /// Members in the order they joined.
+    members: Vec<PeerId>,
+    /// Set by the first person in; everyone after must give it.
+    password: Option<String>,
+    /// While locked, nobody new may join.
+    locked: bool,
+}
+
+impl Room {
+    fn host(&self) -> Option<&PeerId> {
+        self.members.first()
+    }
+}
+
+/// Longest room password, in characters.
+const MAX_ROOM_PASSWORD_CHARS: usize = 128;
+
 struct Call {
     caller: PeerId,
     callee: PeerId,
@@ -144,7 +164,7 @@ struct Call {
 struct State {
     peers: HashMap<PeerId, Peer>,
     /// Room name → members in the order they joined.
-    rooms: HashMap<String, Vec<PeerId>>,
+    rooms: HashMap<String, Room>,
     /// Lower-cased registered name → peer.
     names: HashMap<String, PeerId>,
     calls: HashMap<CallId, Call>,
@@ -328,7 +348,13 @@ impl Hub {
         }
         let result = match msg {
             ClientMsg::Register { name } => s.register(id, &name, &self.settings),
-            ClientMsg::Join { room, name, .. } => s.join(id, &room, name, &self.settings),
+            ClientMsg::Join {
+                room,
+                name,
+                password,
+            } => s.join(id, &room, name, password, &self.settings),
+            ClientMsg::Lock { locked } => s.lock_room(id, locked),
+            ClientMsg::Remove { peer } => s.remove_from_room(id, &peer),
             ClientMsg::Leave => s.leave(id),
             ClientMsg::Signal {
                 to,
@@ -463,7 +489,7 @@ impl State {
             return self
                 .rooms
                 .get(room)
-                .map(|m| m.iter().filter(|p| *p != id).cloned().collect())
+                .map(|r| r.members.iter().filter(|p| *p != id).cloned().collect())
                 .unwrap_or_default();
         }
         match peer.call.as_ref().and_then(|c| self.calls.get(c)) {
@@ -517,6 +543,7 @@ impl State {
         id: &PeerId,
         room: &str,
         name: Option<String>,
+        password: Option<String>,
         settings: &HubSettings,
     ) -> Outcome {
         self.refuse_guest(id, settings)?;
@@ -553,7 +580,38 @@ impl State {
                 .clone()
                 .unwrap_or_else(|| "Guest".to_owned()),
         };
-        let members = self.rooms.get(room).map(Vec::as_slice).unwrap_or_default();
+        // An empty password is no password.
+        let password = password.filter(|p| !p.is_empty());
+        if password
+            .as_ref()
+            .is_some_and(|p| p.chars().count() > MAX_ROOM_PASSWORD_CHARS)
+        {
+            return fail(
+                ErrorCode::WrongPassword,
+                "A room password has at most 128 characters.",
+            );
+        }
+        if let Some(existing) = self.rooms.get(room) {
+            if existing.locked {
+                return fail(ErrorCode::RoomLocked, "This room is locked by its host.");
+            }
+            if let Some(expected) = &existing.password {
+                match &password {
+                    None => {
+                        return fail(ErrorCode::WrongPassword, "This room needs a password.");
+                    }
+                    Some(given) if !same_secret(given, expected) => {
+                        return fail(ErrorCode::WrongPassword, "Wrong password for this room.");
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let members = self
+            .rooms
+            .get(room)
+            .map(|r| r.members.as_slice())
+            .unwrap_or_default();
         if members.len() >= settings.room_capacity {
             self.send(
                 id,
@@ -570,10 +628,14 @@ impl State {
         let peer = self.peer_mut(id)?;
         peer.name = display;
         peer.room = Some(room.to_owned());
-        self.rooms
-            .entry(room.to_owned())
-            .or_default()
-            .push(id.clone());
+        let entry = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
+            // The first person in sets the password.
+            password,
+            ..Room::default()
+        });
+        entry.members.push(id.clone());
+        let host = entry.host().cloned().unwrap_or_else(|| id.clone());
+        let locked = entry.locked;
         if let Some(you) = self.info(id, false) {
             self.send(
                 id,
@@ -581,6 +643,8 @@ impl State {
                     room: room.to_owned(),
                     you,
                     peers,
+                    host,
+                    locked,
                 },
             );
         }
@@ -604,16 +668,69 @@ impl State {
     fn leave_room(&mut self, id: &PeerId) -> Option<String> {
         let room = self.peers.get_mut(id)?.room.take()?;
         let mut remaining = Vec::new();
-        if let Some(members) = self.rooms.get_mut(&room) {
-            members.retain(|m| m != id);
-            remaining = members.clone();
+        let mut state = None;
+        if let Some(r) = self.rooms.get_mut(&room) {
+            let was_host = r.host() == Some(id);
+            r.members.retain(|m| m != id);
+            remaining = r.members.clone();
+            if was_host && let Some(host) = r.host() {
+                state = Some(ServerMsg::RoomState {
+                    room: room.clone(),
+                    host: host.clone(),
+                    locked: r.locked,
+                });
+            }
         }
         if remaining.is_empty() {
             self.rooms.remove(&room);
         } else {
             self.send_all(&remaining, &ServerMsg::PeerLeft { peer: id.clone() });
+            if let Some(state) = state {
+                self.send_all(&remaining, &state);
+            }
         }
         Some(room)
+    }
+
+    /// The room of `id` if `id` is its host.
+    fn hosted_room(&self, id: &PeerId) -> Outcome<String> {
+        let Some(room) = self.peer(id)?.room.clone() else {
+            return fail(ErrorCode::NotInRoom, "You are not in a room.");
+        };
+        match self.rooms.get(&room) {
+            Some(r) if r.host() == Some(id) => Ok(room),
+            _ => fail(ErrorCode::NotHost, "Only the room's host can do that."),
+        }
+    }
+
+    fn lock_room(&mut self, id: &PeerId, locked: bool) -> Outcome {
+        let room = self.hosted_room(id)?;
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return fail(ErrorCode::NotInRoom, "You are not in a room.");
+        };
+        r.locked = locked;
+        let members = r.members.clone();
+        let state = ServerMsg::RoomState {
+            room,
+            host: id.clone(),
+            locked,
+        };
+        self.send_all(&members, &state);
+        Ok(())
+    }
+
+    fn remove_from_room(&mut self, id: &PeerId, peer: &PeerId) -> Outcome {
+        let room = self.hosted_room(id)?;
+        let member = self
+            .rooms
+            .get(&room)
+            .is_some_and(|r| r.members.contains(peer));
+        if !member || peer == id {
+            return fail(ErrorCode::NotAPeer, "That person is not in your room.");
+        }
+        self.leave_room(peer);
+        self.send(peer, &ServerMsg::Removed { room });
+        Ok(())
     }
 
     fn relay_signal(
@@ -897,6 +1014,12 @@ impl State {
         );
         Ok(())
     }
+}
+
+/// Compare two secrets in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn other_party<'a>(call: &'a Call, id: &PeerId) -> &'a PeerId {

@@ -59,13 +59,21 @@ pub enum ClientMsg {
         text: String,
     },
     Media(MediaState),
+    /// The host locks or unlocks the room.
+    Lock {
+        locked: bool,
+    },
+    /// The host removes a participant.
+    Remove {
+        peer: PeerId,
+    },
     Ping,
 }
 
 /// The client `type` names, to tell an unknown type from a malformed known one.
 pub const CLIENT_TYPES: &[&str] = &[
     "register", "join", "leave", "signal", "call", "accept", "decline", "cancel", "hangup", "chat",
-    "media", "ping",
+    "media", "lock", "remove", "ping",
 ];
 
 /// A field that is present (even as `null`) deserializes to `Some`.
@@ -134,6 +142,19 @@ pub enum ServerMsg {
         room: String,
         you: PeerInfo,
         peers: Vec<PeerInfo>,
+        /// The host: the member present longest, who may lock the room and remove people.
+        host: PeerId,
+        locked: bool,
+    },
+    /// The room's host or lock changed.
+    RoomState {
+        room: String,
+        host: PeerId,
+        locked: bool,
+    },
+    /// The host removed you from the room.
+    Removed {
+        room: String,
     },
     PeerJoined {
         peer: PeerInfo,
@@ -244,6 +265,9 @@ pub enum ErrorCode {
     NotAPeer,
     UserOffline,
     CannotCallSelf,
+    WrongPassword,
+    RoomLocked,
+    NotHost,
     RegisterFirst,
     NoSuchCall,
     InvalidChat,
@@ -322,11 +346,13 @@ mod tests {
             r#"{"type":"hangup"}"#,
             r#"{"type":"chat","text":"hi"}"#,
             r#"{"type":"media","audio":false,"video":true,"screen":false}"#,
+            r#"{"type":"lock","locked":true}"#,
+            r#"{"type":"remove","peer":"p"}"#,
             r#"{"type":"ping"}"#,
         ] {
             decode(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         }
-        assert_eq!(CLIENT_TYPES.len(), 12);
+        assert_eq!(CLIENT_TYPES.len(), 14);
     }
 
     #[test]
