@@ -85,6 +85,12 @@ pub struct ServeArgs {
     /// after a lost connection, unnoticed by the others; 0 turns resumption off [default: 30]
     #[arg(long, global = true, env = "CONFER_RESUME_GRACE", value_name = "SECS")]
     pub resume_grace: Option<u64>,
+    /// Messages a client may send per second on average [default: 50]
+    #[arg(long, global = true, env = "CONFER_MESSAGE_RATE", value_name = "N")]
+    pub message_rate: Option<u32>,
+    /// Messages a client may send in a burst above the average rate [default: 200]
+    #[arg(long, global = true, env = "CONFER_MESSAGE_BURST", value_name = "N")]
+    pub message_burst: Option<u32>,
     /// Seconds between WebSocket pings to each client [default: 10]
     #[arg(long, global = true, env = "CONFER_PING_INTERVAL", value_name = "SECS")]
     pub ping_interval: Option<u64>,
@@ -154,6 +160,8 @@ struct FileConfig {
     ping_interval: Option<u64>,
     idle_timeout: Option<u64>,
     resume_grace: Option<u64>,
+    message_rate: Option<u32>,
+    message_burst: Option<u32>,
     turn_listen: Option<String>,
     turn_secret: Option<String>,
     turn_realm: Option<String>,
@@ -180,6 +188,8 @@ pub struct Config {
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub resume_grace: Duration,
+    pub message_rate: u32,
+    pub message_burst: u32,
     /// The embedded STUN/TURN server's address; `None` when `turn_listen = "off"`.
     pub turn_listen: Option<SocketAddr>,
     /// `None`: generated once and kept in `data_dir/turn_secret` (resolved at start).
@@ -208,6 +218,8 @@ impl Default for Config {
             ping_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(20),
             resume_grace: Duration::from_secs(30),
+            message_rate: 50,
+            message_burst: 200,
             turn_listen: Some(SocketAddr::from(([0, 0, 0, 0], 3478))),
             turn_secret: None,
             turn_realm: "confer".to_owned(),
@@ -325,6 +337,14 @@ impl Config {
             ping_interval: secs(args.ping_interval, file.ping_interval, d.ping_interval),
             idle_timeout: secs(args.idle_timeout, file.idle_timeout, d.idle_timeout),
             resume_grace: secs(args.resume_grace, file.resume_grace, d.resume_grace),
+            message_rate: args
+                .message_rate
+                .or(file.message_rate)
+                .unwrap_or(d.message_rate),
+            message_burst: args
+                .message_burst
+                .or(file.message_burst)
+                .unwrap_or(d.message_burst),
             turn_listen,
             turn_secret: args.turn_secret.clone().or(file.turn_secret),
             turn_realm: args

@@ -126,3 +126,52 @@ async fn invalid_utf8_in_a_text_frame_does_not_disturb_others() {
     }
     still_talking(&mut ann, &mut ben).await;
 }
+
+#[tokio::test]
+async fn a_message_flood_is_cut_to_the_rate_and_others_keep_talking() {
+    use futures_util::SinkExt;
+    let server = TestServer::start_with(|c| {
+        c.message_rate = 20;
+        c.message_burst = 50;
+    })
+    .await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    let mut flooder = server.client().await;
+    let start = std::time::Instant::now();
+    for _ in 0..3000 {
+        flooder
+            .ws
+            .feed(Message::text(r#"{"type":"ping"}"#))
+            .await
+            .unwrap();
+    }
+    flooder.ws.flush().await.unwrap();
+    still_talking(&mut ann, &mut ben).await;
+
+    let (mut pongs, mut limited) = (0u32, 0u32);
+    loop {
+        match flooder
+            .next_within(std::time::Duration::from_millis(500))
+            .await
+        {
+            common::Next::Frame(f) if f["type"] == "pong" => pongs += 1,
+            common::Next::Frame(f) if f["code"] == "rate_limited" => limited += 1,
+            common::Next::Nothing => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let allowed = 50 + (20.0 * start.elapsed().as_secs_f64()).ceil() as u32;
+    assert!(
+        pongs >= 50 && pongs <= allowed,
+        "{pongs} pongs, at most {allowed} allowed"
+    );
+    assert!(limited >= 1, "the flooder is told");
+    assert!(
+        limited <= 1 + start.elapsed().as_secs() as u32,
+        "told at most once a second"
+    );
+    // After a pause the flooder may talk again.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    flooder.ping().await;
+    still_talking(&mut ann, &mut ben).await;
+}

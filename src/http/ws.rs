@@ -76,7 +76,7 @@ async fn serve(
     resume: Option<String>,
 ) {
     let Attached {
-        session,
+        mut session,
         mut inbox,
         token,
         welcome,

@@ -14,6 +14,7 @@ use super::names::{clean_name, name_key, valid_chat, valid_room};
 use super::protocol::{
     CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, ServerMsg,
 };
+use super::rate::TokenBucket;
 use crate::config::{Config, IceServer, IceTransportPolicy};
 use crate::store::CallOutcome;
 use crate::turn::TurnCredentials;
@@ -104,6 +105,9 @@ pub struct HubSettings {
     /// `turn:`/`turns:` servers that have no username of their own (an external coturn with
     /// `use-auth-secret`).
     pub turn_rest: Option<(String, std::time::Duration)>,
+    /// Messages per second and burst allowed to each connection.
+    pub message_rate: u32,
+    pub message_burst: u32,
 }
 
 impl From<&Config> for HubSettings {
@@ -117,6 +121,8 @@ impl From<&Config> for HubSettings {
             // Set by `confer::start` once the TURN server runs and its secret is known.
             turn: None,
             turn_rest: None,
+            message_rate: c.message_rate,
+            message_burst: c.message_burst,
         }
     }
 }
@@ -200,6 +206,11 @@ impl Hub {
         // A panic while holding the lock cannot leave the maps half-updated in a way that is
         // worse than refusing every later client, so keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh message-rate bucket for a new connection.
+    pub fn message_bucket(&self) -> TokenBucket {
+        TokenBucket::new(self.settings.message_rate, self.settings.message_burst)
     }
 
     pub fn stats(&self) -> HubStats {

@@ -3,6 +3,7 @@
 pub mod hub;
 pub mod names;
 pub mod protocol;
+pub mod rate;
 pub mod resume;
 pub mod session;
 

@@ -268,6 +268,7 @@ pub enum ErrorCode {
     WrongPassword,
     RoomLocked,
     NotHost,
+    RateLimited,
     RegisterFirst,
     NoSuchCall,
     InvalidChat,

@@ -5,15 +5,21 @@
 //! connection ends.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::hub::{Hub, Inbox, SignedIn, outbox};
 use super::names::clean_name;
 use super::protocol::{ClientMsg, ErrorCode, PeerId, decode};
+use super::rate::TokenBucket;
 use crate::store::Store;
 
 pub struct Session {
     hub: Arc<Hub>,
     id: PeerId,
+    /// Messages this client may still send now.
+    bucket: TokenBucket,
+    /// When the client was last told it is over its rate (told at most once a second).
+    warned_at: Option<Instant>,
     /// Accounts, to keep guests off names that belong to registered users.
     store: Option<Store>,
     signed_in: bool,
@@ -32,10 +38,13 @@ impl Session {
         let (outbox, inbox) = outbox();
         let signed_in = user.is_some();
         let id = hub.connect(outbox, user, host, resume_token);
+        let bucket = hub.message_bucket();
         (
             Session {
                 hub,
                 id,
+                bucket,
+                warned_at: None,
                 store,
                 signed_in,
             },
@@ -52,8 +61,24 @@ impl Session {
         self.hub.welcome_again(&self.id, host, resume_token)
     }
 
-    /// Handle one text frame from the client.
-    pub async fn handle_text(&self, text: &str) {
+    /// Handle one text frame from the client. Frames over the message rate are dropped
+    /// without being parsed.
+    pub async fn handle_text(&mut self, text: &str) {
+        if !self.bucket.take() {
+            let now = Instant::now();
+            if self
+                .warned_at
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+            {
+                self.warned_at = Some(now);
+                self.hub.reject(
+                    &self.id,
+                    ErrorCode::RateLimited,
+                    "Too many messages: some were dropped. Slow down.".to_owned(),
+                );
+            }
+            return;
+        }
         match decode(text) {
             Ok(msg) => {
                 if let Some(name) = self.guest_name(&msg)
