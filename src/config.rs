@@ -85,6 +85,14 @@ pub struct ServeArgs {
     /// after a lost connection, unnoticed by the others; 0 turns resumption off [default: 30]
     #[arg(long, global = true, env = "CONFER_RESUME_GRACE", value_name = "SECS")]
     pub resume_grace: Option<u64>,
+    /// Signaling connections one client address may hold at once [default: 50]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_MAX_CONNECTIONS_PER_IP",
+        value_name = "N"
+    )]
+    pub max_connections_per_ip: Option<usize>,
     /// Messages a client may send per second on average [default: 50]
     #[arg(long, global = true, env = "CONFER_MESSAGE_RATE", value_name = "N")]
     pub message_rate: Option<u32>,
@@ -162,6 +170,7 @@ struct FileConfig {
     resume_grace: Option<u64>,
     message_rate: Option<u32>,
     message_burst: Option<u32>,
+    max_connections_per_ip: Option<usize>,
     turn_listen: Option<String>,
     turn_secret: Option<String>,
     turn_realm: Option<String>,
@@ -190,6 +199,7 @@ pub struct Config {
     pub resume_grace: Duration,
     pub message_rate: u32,
     pub message_burst: u32,
+    pub max_connections_per_ip: usize,
     /// The embedded STUN/TURN server's address; `None` when `turn_listen = "off"`.
     pub turn_listen: Option<SocketAddr>,
     /// `None`: generated once and kept in `data_dir/turn_secret` (resolved at start).
@@ -220,6 +230,7 @@ impl Default for Config {
             resume_grace: Duration::from_secs(30),
             message_rate: 50,
             message_burst: 200,
+            max_connections_per_ip: 50,
             turn_listen: Some(SocketAddr::from(([0, 0, 0, 0], 3478))),
             turn_secret: None,
             turn_realm: "confer".to_owned(),
@@ -345,6 +356,10 @@ impl Config {
                 .message_burst
                 .or(file.message_burst)
                 .unwrap_or(d.message_burst),
+            max_connections_per_ip: args
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(d.max_connections_per_ip),
             turn_listen,
             turn_secret: args.turn_secret.clone().or(file.turn_secret),
             turn_realm: args

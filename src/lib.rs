@@ -78,6 +78,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let turn = start_turn(&config, &mut hub_settings).await?;
     let hub = Hub::new(hub_settings, Some(events));
     let resumable = Arc::new(signaling::Resumable::default());
+    let connections = http::conn_limit::ConnectionLimiter::new(config.max_connections_per_ip);
     let state = http::AppState {
         config: Arc::new(config),
         hub: hub.clone(),
@@ -86,6 +87,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         limits: Arc::new(auth::rate_limit::AccountLimits::default()),
         fallback: http::fallback::FallbackSessions::default(),
         resumable: resumable.clone(),
+        connections,
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });

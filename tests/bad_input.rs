@@ -175,3 +175,39 @@ async fn a_message_flood_is_cut_to_the_rate_and_others_keep_talking() {
     flooder.ping().await;
     still_talking(&mut ann, &mut ben).await;
 }
+
+#[tokio::test]
+async fn one_address_gets_a_bounded_number_of_connections() {
+    let server = TestServer::start_with(|c| c.max_connections_per_ip = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(server.client().await);
+    }
+    match tokio_tungstenite::connect_async(server.ws_url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429)
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    // The fallback transport counts against the same limit.
+    let r = server
+        .request("GET", "/signal/events", None, None, &[])
+        .await;
+    assert_eq!(r.status, 429);
+    // Closing one frees its place.
+    let mut first = held.remove(0);
+    first.ws.close(None).await.unwrap();
+    drop(first);
+    let mut ok = None;
+    for _ in 0..100 {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(server.ws_url()).await {
+            ok = Some(ws);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(ok.is_some(), "a place came free");
+    for c in &mut held {
+        c.ping().await;
+    }
+}

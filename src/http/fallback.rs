@@ -12,17 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::AppState;
+use super::conn_limit::ConnectionSlot;
 use super::ws::MAX_FRAME_BYTES;
 use crate::auth::token;
 use crate::signaling::resume::{Attached, Detached, HandoverRequest, Resumable, attach};
@@ -77,6 +79,8 @@ struct StreamState {
     first: Option<String>,
     /// A resumed session's `welcome`, sent right after the `session` event.
     welcome: Option<String>,
+    /// This connection's place among its address's connections.
+    _slot: ConnectionSlot,
     _registration: Registration,
 }
 
@@ -102,7 +106,11 @@ pub async fn events(
     jar: CookieJar,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+) -> Response {
+    let Some(slot) = app.connections.acquire(client.ip()) else {
+        return super::ws::too_many_connections();
+    };
     let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;
     let host = super::ws::request_host(&headers);
     let Attached {
@@ -138,6 +146,7 @@ pub async fn events(
         posted,
         first: Some(token.clone()),
         welcome,
+        _slot: slot,
         _registration: Registration {
             sessions: app.fallback.clone(),
             token,
@@ -146,7 +155,7 @@ pub async fn events(
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         if let Some(token) = st.first.take() {
             let event = Event::default().event("session").data(token);
-            return Some((Ok(event), st));
+            return Some((Ok::<_, Infallible>(event), st));
         }
         if let Some(welcome) = st.welcome.take() {
             return Some((Ok(Event::default().data(welcome)), st));
@@ -176,7 +185,9 @@ pub async fn events(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
 }
 
 #[derive(Deserialize)]

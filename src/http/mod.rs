@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod conn_limit;
 pub mod fallback;
 pub mod origin;
 pub mod ws;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub limits: Arc<AccountLimits>,
     pub fallback: fallback::FallbackSessions,
     pub resumable: Arc<Resumable>,
+    pub connections: conn_limit::ConnectionLimiter,
 }
 
 impl AppState {

@@ -1,7 +1,9 @@
 //! The WebSocket transport for signaling sessions.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -36,16 +38,32 @@ pub async fn upgrade(
     headers: HeaderMap,
     jar: CookieJar,
     Query(query): Query<ConnectQuery>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !super::origin::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
+    let Some(slot) = app.connections.acquire(client.ip()) else {
+        return too_many_connections();
+    };
     let user = super::accounts::signed_in(&app, &jar).await;
     let host = request_host(&headers);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, app, user, host, query.resume))
+        .on_upgrade(move |socket| async move {
+            serve(socket, app, user, host, query.resume).await;
+            drop(slot);
+        })
+}
+
+/// The answer when one address holds `max_connections_per_ip` connections already.
+pub fn too_many_connections() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many connections from your address; close some tabs and try again",
+    )
+        .into_response()
 }
 
 /// The host the browser used reaches this machine: TURN URLs use it by default.
