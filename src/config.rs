@@ -93,6 +93,17 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_connections_per_ip: Option<usize>,
+    /// Largest SDP in a relayed session description, in bytes [default: 32768]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_MAX_SDP_BYTES",
+        value_name = "BYTES"
+    )]
+    pub max_sdp_bytes: Option<usize>,
+    /// ICE candidates one peer may send another per negotiation [default: 100]
+    #[arg(long, global = true, env = "CONFER_MAX_CANDIDATES", value_name = "N")]
+    pub max_candidates: Option<u32>,
     /// Messages a client may send per second on average [default: 50]
     #[arg(long, global = true, env = "CONFER_MESSAGE_RATE", value_name = "N")]
     pub message_rate: Option<u32>,
@@ -171,6 +182,8 @@ struct FileConfig {
     message_rate: Option<u32>,
     message_burst: Option<u32>,
     max_connections_per_ip: Option<usize>,
+    max_sdp_bytes: Option<usize>,
+    max_candidates: Option<u32>,
     turn_listen: Option<String>,
     turn_secret: Option<String>,
     turn_realm: Option<String>,
@@ -200,6 +213,8 @@ pub struct Config {
     pub message_rate: u32,
     pub message_burst: u32,
     pub max_connections_per_ip: usize,
+    pub max_sdp_bytes: usize,
+    pub max_candidates: u32,
     /// The embedded STUN/TURN server's address; `None` when `turn_listen = "off"`.
     pub turn_listen: Option<SocketAddr>,
     /// `None`: generated once and kept in `data_dir/turn_secret` (resolved at start).
@@ -231,6 +246,8 @@ impl Default for Config {
             message_rate: 50,
             message_burst: 200,
             max_connections_per_ip: 50,
+            max_sdp_bytes: 32 * 1024,
+            max_candidates: 100,
             turn_listen: Some(SocketAddr::from(([0, 0, 0, 0], 3478))),
             turn_secret: None,
             turn_realm: "confer".to_owned(),
@@ -360,6 +377,14 @@ impl Config {
                 .max_connections_per_ip
                 .or(file.max_connections_per_ip)
                 .unwrap_or(d.max_connections_per_ip),
+            max_sdp_bytes: args
+                .max_sdp_bytes
+                .or(file.max_sdp_bytes)
+                .unwrap_or(d.max_sdp_bytes),
+            max_candidates: args
+                .max_candidates
+                .or(file.max_candidates)
+                .unwrap_or(d.max_candidates),
             turn_listen,
             turn_secret: args.turn_secret.clone().or(file.turn_secret),
             turn_realm: args

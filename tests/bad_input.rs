@@ -211,3 +211,91 @@ async fn one_address_gets_a_bounded_number_of_connections() {
         c.ping().await;
     }
 }
+
+#[tokio::test]
+async fn oversized_descriptions_and_endless_candidates_are_refused() {
+    let server = TestServer::start_with(|c| {
+        c.max_sdp_bytes = 1000;
+        c.max_candidates = 5;
+    })
+    .await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    let big = "a=x\r\n".repeat(300);
+    ann.send(json!({"type":"signal","to":ben.id,"description":{"type":"offer","sdp":big}}))
+        .await;
+    ann.expect_error("sdp_too_large").await;
+    ben.expect_silence().await;
+
+    for _ in 0..5 {
+        ann.send(json!({"type":"signal","to":ben.id,"candidate":{"candidate":"c"}}))
+            .await;
+        ben.expect("signal").await;
+    }
+    ann.send(json!({"type":"signal","to":ben.id,"candidate":{"candidate":"c"}}))
+        .await;
+    ann.expect_error("too_many_candidates").await;
+    // End-of-candidates is always fine, and a new description starts a new count.
+    ann.send(json!({"type":"signal","to":ben.id,"candidate":null}))
+        .await;
+    ben.expect("signal").await;
+    ann.send(json!({"type":"signal","to":ben.id,"description":{"type":"offer","sdp":"v=0"}}))
+        .await;
+    ben.expect("signal").await;
+    ann.send(json!({"type":"signal","to":ben.id,"candidate":{"candidate":"c"}}))
+        .await;
+    ben.expect("signal").await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_and_others_go_on() {
+    use futures_util::SinkExt;
+    let server = TestServer::start_with(|c| {
+        c.message_rate = 100_000;
+        c.message_burst = 100_000;
+    })
+    .await;
+    let (mut ann, mut ben) = bystanders(&server).await;
+    // Sloth joins and then never reads: its queue and socket buffers fill up.
+    let (mut sloth, _) = server.joined("calm", "Sloth").await;
+    ann.expect("peer_joined").await;
+    ben.expect("peer_joined").await;
+    // Ann talks in bursts of 200 (what the default rate limit allows) that Ben keeps up
+    // with; Sloth falls behind until its socket buffers and its queue are full.
+    let text = "x".repeat(2000);
+    for batch in 0..40 {
+        for _ in 0..200 {
+            ann.ws
+                .feed(Message::text(
+                    json!({"type":"chat","text":text}).to_string(),
+                ))
+                .await
+                .unwrap();
+        }
+        ann.ws.flush().await.unwrap();
+        let mut chats = 0;
+        while chats < 200 {
+            match ben.next_within(std::time::Duration::from_secs(10)).await {
+                common::Next::Frame(f) if f["type"] == "chat" => chats += 1,
+                common::Next::Frame(f) if f["type"] == "peer_left" => {}
+                other => panic!("ben got {other:?} in batch {batch}"),
+            }
+        }
+    }
+    let sloth_id = sloth.id.clone();
+    sloth.expect_close(1008).await;
+    // The others are told Sloth left (perhaps already during the batches), and still talk.
+    ann.send(json!({"type":"signal","to":ben.id,"candidate":{"candidate":"after"}}))
+        .await;
+    loop {
+        match ben.next_within(std::time::Duration::from_secs(5)).await {
+            common::Next::Frame(f) if f["type"] == "peer_left" => {
+                assert_eq!(f["peer"], sloth_id.as_str())
+            }
+            common::Next::Frame(f) if f["type"] == "signal" => {
+                assert_eq!(f["candidate"]["candidate"], "after");
+                break;
+            }
+            other => panic!("ben got {other:?}"),
+        }
+    }
+}

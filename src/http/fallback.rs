@@ -162,13 +162,14 @@ pub async fn events(
         }
         loop {
             let live = st.live.as_mut()?;
+            let overflow = live.inbox.overflow.clone();
             tokio::select! {
-                frame = live.inbox.frames.recv() => {
+                frame = live.inbox.recv() => {
                     let frame = frame?;
                     return Some((Ok(Event::default().data(frame)), st));
                 }
                 Some(text) = st.posted.recv() => live.session.handle_text(&text).await,
-                _ = live.inbox.overflow.notified() => {
+                _ = overflow.notified() => {
                     tracing::debug!(peer = %live.session.id(), "fallback client too slow, closing");
                     // Too slow is a broken rule, not a lost connection: no resumption.
                     let ended = st.live.take();

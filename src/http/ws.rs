@@ -122,6 +122,7 @@ async fn serve(
     ping.tick().await;
     let mut last_heard = Instant::now();
 
+    let overflow = inbox.overflow.clone();
     let end = loop {
         tokio::select! {
             incoming = stream.next() => match incoming {
@@ -143,12 +144,12 @@ async fn serve(
                     break End::Lost;
                 }
             },
-            Some(frame) = inbox.frames.recv() => {
+            Some(frame) = inbox.recv() => {
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     break End::Lost;
                 }
             }
-            _ = inbox.overflow.notified() => {
+            _ = overflow.notified() => {
                 break End::Refused(close_code::POLICY, "too many unread messages");
             }
             Some(request) = handover.recv() => break End::HandedOver(request),

@@ -5,6 +5,7 @@
 //! told to disconnect (see [`Outbox`]) rather than letting its backlog grow.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,39 +55,73 @@ pub enum CallEvent {
 pub const CALL_EVENT_BACKLOG: usize = 4096;
 
 /// Frames queued for one connection before it counts as a slow consumer.
-pub const OUTBOX_CAPACITY: usize = 256;
+/// A burst into one recipient (say eight people joining a mesh at once, each sending an
+/// offer and tens of candidates) stays well below this.
+pub const OUTBOX_CAPACITY: usize = 1024;
+/// Bytes queued for one connection before it counts as a slow consumer: with frames of up
+/// to 64 KiB, counting frames alone would not bound memory.
+pub const OUTBOX_MAX_BYTES: usize = 1 << 20;
 
 /// The sending half of one connection's outgoing queue.
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<String>,
     overflow: Arc<Notify>,
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 /// The receiving half, owned by the transport.
 pub struct Inbox {
-    pub frames: mpsc::Receiver<String>,
+    frames: mpsc::Receiver<String>,
     /// Notified when the queue overflowed: the transport must close the connection.
     pub overflow: Arc<Notify>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Inbox {
+    /// The next frame to send; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<String> {
+        let frame = self.frames.recv().await?;
+        self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        Some(frame)
+    }
 }
 
 /// A bounded queue of outgoing frames for one connection.
 pub fn outbox() -> (Outbox, Inbox) {
     let (tx, frames) = mpsc::channel(OUTBOX_CAPACITY);
     let overflow = Arc::new(Notify::new());
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     (
         Outbox {
             tx,
             overflow: overflow.clone(),
+            queued_bytes: queued_bytes.clone(),
         },
-        Inbox { frames, overflow },
+        Inbox {
+            frames,
+            overflow,
+            queued_bytes,
+        },
     )
 }
 
 impl Outbox {
+    /// Queue a frame; a full queue (frames or bytes) marks the connection as too slow.
     fn push(&self, frame: String) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
+        let len = frame.len();
+        // Count first, so the receiver never subtracts bytes not yet added.
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before + len > OUTBOX_MAX_BYTES {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             self.overflow.notify_one();
+            return;
+        }
+        if let Err(e) = self.tx.try_send(frame) {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                self.overflow.notify_one();
+            }
         }
     }
 }
@@ -108,6 +143,10 @@ pub struct HubSettings {
     /// Messages per second and burst allowed to each connection.
     pub message_rate: u32,
     pub message_burst: u32,
+    /// Largest `sdp` in a relayed session description.
+    pub max_sdp_bytes: usize,
+    /// ICE candidates one peer may send another per negotiation.
+    pub max_candidates: u32,
 }
 
 impl From<&Config> for HubSettings {
@@ -123,6 +162,8 @@ impl From<&Config> for HubSettings {
             turn_rest: None,
             message_rate: c.message_rate,
             message_burst: c.message_burst,
+            max_sdp_bytes: c.max_sdp_bytes,
+            max_candidates: c.max_candidates,
         }
     }
 }
@@ -138,6 +179,8 @@ struct Peer {
     room: Option<String>,
     call: Option<CallId>,
     media: MediaState,
+    /// ICE candidates sent to each peer since the last description sent to it.
+    candidates_sent: HashMap<PeerId, u32>,
 }
 
 /// A mesh room. Its host is the member present longest (`members[0]`).
@@ -256,6 +299,7 @@ impl Hub {
                 room: None,
                 call: None,
                 media: MediaState::default(),
+                candidates_sent: HashMap::new(),
             },
         );
         id
@@ -371,7 +415,7 @@ impl Hub {
                 to,
                 description,
                 candidate,
-            } => s.relay_signal(id, &to, description, candidate),
+            } => s.relay_signal(id, &to, description, candidate, &self.settings),
             ClientMsg::Call { user } => s.call(id, &user, &self.settings).map(|call| {
                 if let Some(call) = call {
                     self.start_ring_timer(call);
@@ -750,12 +794,45 @@ impl State {
         to: &PeerId,
         description: Option<serde_json::Value>,
         candidate: Option<serde_json::Value>,
+        settings: &HubSettings,
     ) -> Outcome {
         if !self.companions(id).contains(to) {
             return fail(
                 ErrorCode::NotAPeer,
                 "That peer is not in your room or call.",
             );
+        }
+        let sdp_len = description
+            .as_ref()
+            .and_then(|d| d.get("sdp"))
+            .and_then(|s| s.as_str())
+            .map_or(0, str::len);
+        if sdp_len > settings.max_sdp_bytes {
+            return fail(
+                ErrorCode::SdpTooLarge,
+                format!(
+                    "A session description may have at most {} bytes.",
+                    settings.max_sdp_bytes
+                ),
+            );
+        }
+        let sender = self.peer_mut(id)?;
+        if description.is_some() {
+            // A new description starts a new negotiation with this peer.
+            sender.candidates_sent.remove(to);
+        }
+        if matches!(&candidate, Some(c) if !c.is_null()) {
+            let sent = sender.candidates_sent.entry(to.clone()).or_insert(0);
+            if *sent >= settings.max_candidates {
+                return fail(
+                    ErrorCode::TooManyCandidates,
+                    format!(
+                        "At most {} ICE candidates per negotiation; send a new description first.",
+                        settings.max_candidates
+                    ),
+                );
+            }
+            *sent += 1;
         }
         self.send(
             to,

@@ -269,6 +269,8 @@ pub enum ErrorCode {
     RoomLocked,
     NotHost,
     RateLimited,
+    SdpTooLarge,
+    TooManyCandidates,
     RegisterFirst,
     NoSuchCall,
     InvalidChat,
