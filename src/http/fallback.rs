@@ -27,8 +27,8 @@ use super::AppState;
 use super::conn_limit::ConnectionSlot;
 use super::ws::MAX_FRAME_BYTES;
 use crate::auth::token;
-use crate::signaling::resume::{Attached, Detached, HandoverRequest, Resumable, attach};
-use crate::signaling::{Session, SignedIn};
+use crate::signaling::SignedIn;
+use crate::signaling::resume::{Attached, Detached, HandoverRequest, Resumable};
 
 /// Client frames waiting for one session before further POSTs are refused with 429.
 const INBOUND_BACKLOG: usize = 64;
@@ -113,27 +113,17 @@ pub async fn events(
     };
     let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;
     let host = super::ws::request_host(&headers);
-    let Attached {
-        session,
-        inbox,
-        token: resume_token,
-        welcome,
-    } = attach(
-        &app.resumable,
-        query.resume.as_deref(),
-        host.as_deref(),
-        |token| {
-            Session::open(
-                app.hub.clone(),
-                Some(app.store.clone()),
-                user,
-                host.as_deref(),
-                token,
-            )
+    let (
+        Attached {
+            session,
+            inbox,
+            token: resume_token,
+            welcome,
         },
-    )
-    .await;
-    let handover = app.resumable.register_live(&resume_token);
+        handover,
+    ) = app
+        .attach_session(user, host.as_deref(), query.resume.as_deref())
+        .await;
     let token = token::generate();
     let (tx, posted) = mpsc::channel(INBOUND_BACKLOG);
     app.fallback.lock().insert(token.clone(), tx);

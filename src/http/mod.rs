@@ -17,7 +17,8 @@ use axum::routing::{get, post};
 use crate::auth::rate_limit::AccountLimits;
 use crate::config::Config;
 use crate::mail::Mailer;
-use crate::signaling::{Hub, Resumable};
+use crate::signaling::resume::{Attached, HandoverRequest, attach};
+use crate::signaling::{Hub, Resumable, Session, SignedIn};
 use crate::store::Store;
 
 /// Largest accepted API request body.
@@ -37,6 +38,28 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The session a transport carries: the one `resume` names if it can still be had, else
+    /// a new one; registered so that a later connection can take it over.
+    pub async fn attach_session(
+        &self,
+        user: Option<SignedIn>,
+        host: Option<&str>,
+        resume: Option<&str>,
+    ) -> (Attached, tokio::sync::mpsc::Receiver<HandoverRequest>) {
+        let attached = attach(&self.resumable, resume, host, |token| {
+            Session::open(
+                self.hub.clone(),
+                Some(self.store.clone()),
+                user,
+                host,
+                token,
+            )
+        })
+        .await;
+        let handover = self.resumable.register_live(&attached.token);
+        (attached, handover)
+    }
+
     /// The base URL for links in emails: `public_url`, else the scheme and host of the request.
     pub fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(url) = &self.config.public_url {

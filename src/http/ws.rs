@@ -12,8 +12,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::AppState;
-use crate::signaling::resume::{Attached, Detached, HandoverRequest, attach};
-use crate::signaling::{Session, SignedIn};
+use crate::signaling::SignedIn;
+use crate::signaling::resume::{Attached, Detached, HandoverRequest};
 
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -93,27 +93,17 @@ async fn serve(
     host: Option<String>,
     resume: Option<String>,
 ) {
-    let Attached {
-        mut session,
-        mut inbox,
-        token,
-        welcome,
-    } = attach(
-        &app.resumable,
-        resume.as_deref(),
-        host.as_deref(),
-        |token| {
-            Session::open(
-                app.hub.clone(),
-                Some(app.store.clone()),
-                user,
-                host.as_deref(),
-                token,
-            )
+    let (
+        Attached {
+            mut session,
+            mut inbox,
+            token,
+            welcome,
         },
-    )
-    .await;
-    let mut handover = app.resumable.register_live(&token);
+        mut handover,
+    ) = app
+        .attach_session(user, host.as_deref(), resume.as_deref())
+        .await;
     let (mut sink, mut stream) = socket.split();
     if let Some(welcome) = welcome {
         let _ = sink.send(Message::Text(welcome.into())).await;

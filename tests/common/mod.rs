@@ -57,16 +57,7 @@ impl TestServer {
 
     /// Connect a client and consume its `welcome`.
     pub async fn client(&self) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url())
-            .await
-            .expect("websocket connects");
-        let mut client = Client {
-            ws,
-            id: String::new(),
-        };
-        let welcome = client.expect("welcome").await;
-        client.id = welcome["id"].as_str().expect("welcome.id").to_owned();
-        client
+        self.connect_with("").await.0
     }
 
     /// Connect with a query string (e.g. `resume=…`); returns the client and its `welcome`.
