@@ -1,11 +1,12 @@
 // Pre-join screen of a room: camera preview, your name, "Join".
 import { h, playStream } from './dom.js';
+import { deviceControls } from './devices.js';
 
 /**
  * @param {HTMLElement} root
  * @param {object} state   {room, name}
- * @param {object} actions {onJoin(name)}
- * @returns {{setMedia(stream, message): void, setBusy(busy: boolean): void}}
+ * @param {object} actions {onJoin(name), deviceActions}
+ * @returns {{setMedia(stream, message): void, setBusy(busy: boolean): void, devices}}
  */
 export function renderPrejoin(root, state, actions) {
   const preview = h('video', {
@@ -19,6 +20,7 @@ export function renderPrejoin(root, state, actions) {
     id: 'prejoin-name', name: 'name', type: 'text', autocomplete: 'nickname', maxlength: '32',
     value: state.name || '', required: true,
   });
+  const devices = deviceControls(actions.deviceActions);
   const joinButton = h('button', { type: 'submit', className: 'primary', text: 'Join' });
   const form = h('form', {
     className: 'card',
@@ -33,11 +35,15 @@ export function renderPrejoin(root, state, actions) {
     h('h2', {}, 'Room ', h('span', { className: 'room-name', text: state.room })),
     h('figure', { className: 'tile self' }, preview, h('figcaption', { text: 'Camera preview' })),
     mediaMsg,
+    h('div', { className: 'row' }, devices.switchButton),
+    devices.element,
     form));
 
   return {
+    devices,
     setMedia(stream, message) {
       if (stream && stream.getVideoTracks().length) {
+        preview.srcObject = null;
         playStream(preview, stream);
       } else {
         preview.srcObject = null;
