@@ -196,3 +196,68 @@ test('switching camera and microphone keeps media flowing without renegotiating'
   await ann.context().close();
   await ben.context().close();
 });
+
+test('without any camera, joining with a shared screen is offered and the others see it', { timeout: 90_000 }, async () => {
+  const room = uniqueName('nocam');
+  const ann = await world.person('ann');
+  const ben = await world.person('ben');
+  // Ann's browser has no camera: every request for video fails as on a machine without one.
+  await ann.addInitScript(() => {
+    const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = (c) => (c && c.video
+      ? Promise.reject(new DOMException('Requested device not found', 'NotFoundError'))
+      : gum(c));
+  });
+  await joinRoom(ben, room, 'Ben');
+  await ann.goto(`/r/${room}`);
+  await ann.getByText('No camera found').waitFor();
+  await ann.getByLabel('Your name').fill('Ann');
+  await ann.getByRole('button', { name: 'Join with screen share' }).click();
+  await ann.getByRole('button', { name: 'Stop sharing' }).waitFor();
+  await ben.locator('figure[data-screen] video').waitFor({ timeout: FRAME_TIMEOUT });
+  await waitForNewFrames(ben, 3, FRAME_TIMEOUT, 'figure[data-screen] video');
+  assert.equal(await ben.locator('figure[data-peer] .badge', { hasText: 'camera off' }).isVisible(), true);
+  await ann.context().close();
+  await ben.context().close();
+});
+
+test('connection quality, shortcuts, tab title and room link', { timeout: 90_000 }, async () => {
+  const { ann, ben } = await pair(uniqueName('extras'));
+  // Quality indicator measured from getStats, with a details panel.
+  const quality = ann.locator('figure[data-peer] .quality');
+  await ann.waitForFunction(() => document.querySelector('figure[data-peer] .quality')?.dataset.quality === 'good', null, { timeout: UI_TIMEOUT });
+  assert.match(await quality.getAttribute('aria-label'), /^Connection to Ben: good$/);
+  await quality.click();
+  const details = ann.locator('figure[data-peer] .details');
+  await details.waitFor();
+  // rates need two samples (2 s apart)
+  await ann.waitForFunction(() => /Receiving\d+ kbit/.test(document.querySelector('figure[data-peer] .details').textContent), null, { timeout: UI_TIMEOUT });
+  assert.match(await details.textContent(), /Round trip\d+ ms.*Receiving\d+ kbit\/s/);
+  assert.ok(Number((await details.textContent()).match(/Receiving(\d+)/)[1]) > 50, 'receiving real media');
+
+  // Ben's fake microphone beeps: his tile lights up as the active speaker at some point.
+  await ann.locator('figure[data-peer].speaking').waitFor({ timeout: UI_TIMEOUT });
+  assert.equal(await ann.locator('figure.self.speaking').count(), 0);
+
+  // Keyboard: m and v, not while typing.
+  await ann.locator('body').click({ position: { x: 5, y: 5 } });
+  await ann.keyboard.press('m');
+  await ann.getByRole('button', { name: 'Unmute microphone' }).waitFor();
+  await waitBadge(ben, 'muted', true);
+  await ann.keyboard.press('v');
+  await ann.getByRole('button', { name: 'Turn camera on' }).waitFor();
+  await waitBadge(ben, 'camera off', true);
+  await ann.getByRole('button', { name: 'Chat', exact: true }).click();
+  await ann.getByRole('textbox', { name: 'Message' }).type('mv');
+  await ann.getByRole('button', { name: 'Unmute microphone' }).waitFor(); // unchanged
+  assert.match(await ann.getByText(/^Shortcuts:/).textContent(), /M .*microphone.*V .*camera/);
+
+  // The tab says where we are; "Copy link" puts the room's address on the clipboard.
+  assert.match(await ann.title(), /^Room extras-.* — Confer$/);
+  await ann.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await ann.getByRole('button', { name: 'Copy link' }).click();
+  await ann.getByText('Link copied').waitFor();
+  assert.equal(await ann.evaluate(() => navigator.clipboard.readText()), new URL(ann.url()).href);
+  await ann.context().close();
+  await ben.context().close();
+});

@@ -16,6 +16,7 @@ import {
 import { renderCalls } from './ui/calls.js';
 import { api, fetchMe } from './api.js';
 import { startRing } from './ring.js';
+import { sample, quality } from './stats.js';
 
 const NAME_KEY = 'confer.name';
 const ONLINE_KEY = 'confer.online';
@@ -295,12 +296,16 @@ async function startScreen() {
     stopStream(stream); // left, or "Stop sharing" was pressed while the browser asked
     return;
   }
-  state.screenStream = stream;
-  // The browser's own "Stop sharing" bar ends the track.
-  for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => { if (state.screenStream === stream) stopScreen(); });
+  adoptScreen(stream);
   for (const p of state.peers.values()) p.addScreen(stream);
   state.callView.setScreen('self', state.selfName, stream);
   send({ type: 'media', ...mediaState() });
+}
+
+function adoptScreen(stream) {
+  state.screenStream = stream;
+  // The browser's own "Stop sharing" bar ends the track.
+  for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => { if (state.screenStream === stream) stopScreen(); });
 }
 
 function stopScreen() {
@@ -640,6 +645,7 @@ function showPrejoin(room) {
   }
   const ui = renderPrejoin(root, { room, name: state.name || state.user?.username || '' }, {
     onJoin: (name) => joinRoom(name),
+    onJoinWithScreen: (name) => joinWithScreen(name),
     deviceActions,
   });
   state.prejoin = ui;
@@ -668,6 +674,24 @@ async function joinRoom(name) {
   }
 }
 
+/** No camera: pick a screen first (the click is the user gesture it needs), then join. */
+async function joinWithScreen(name) {
+  if (!validName(name)) {
+    showNotice('Enter your name (1–32 characters) to join', 'error');
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: true });
+  } catch {
+    showNotice('No screen was chosen — you can still join without video');
+    return;
+  }
+  if (state.screen !== 'prejoin') { stopStream(stream); return; }
+  adoptScreen(stream);
+  joinRoom(name);
+}
+
 function onJoined(msg) {
   const rejoin = state.mode === 'room';
   if (state.joining) clearNotice();
@@ -680,11 +704,16 @@ function onJoined(msg) {
   state.callView.setLocal(state.selfName, local.stream, local.message);
   if (state.speaker) state.callView.setSinkId(state.speaker);
   refreshDevices();
+  if (state.screenStream) {
+    state.callView.setScreenOn(true);
+    state.callView.setScreen('self', state.selfName, state.screenStream);
+  }
   for (const p of msg.peers || []) createPeer(p, local.stream);
   send({ type: 'media', ...mediaState() });
 }
 
 function onRoomFull(msg) {
+  if (state.mode !== 'room') stopScreen(); // a screen picked for "Join with screen share"
   state.joining = false;
   state.prejoin?.setBusy(false);
   if (state.mode === 'room') {
@@ -774,6 +803,28 @@ document.addEventListener('keydown', (e) => {
   e.preventDefault();
 });
 
+// Every 2 s: connection quality per peer, and who is speaking (the loudest remote audio
+// above a threshold, kept for a moment so the highlight does not flicker).
+const STATS_MS = 2_000;
+const SPEAKING_LEVEL = 0.05;
+setInterval(async () => {
+  if (state.screen !== 'call' || !state.callView) return;
+  let loudest = null;
+  let level = SPEAKING_LEVEL;
+  for (const [id, peer] of state.peers) {
+    if (peer.closed) continue;
+    try {
+      const s = await sample(peer.pc, peer.lastStats);
+      peer.lastStats = s;
+      state.callView?.setPeerStats(id, quality(s), s);
+      if (s.audioLevel > level) { level = s.audioLevel; loudest = id; }
+    } catch {
+      // the connection closed meanwhile
+    }
+  }
+  state.callView?.setActiveSpeaker(loudest);
+}, STATS_MS);
+
 // ---------------------------------------------------------------- peers
 
 function rtcConfig() {
@@ -844,6 +895,7 @@ function onSignal(msg) {
 
 function onError(msg) {
   const req = state.lastRequest || {};
+  if (req.type === 'join' && !state.mode && state.screenStream) stopScreen(); // the join failed
   switch (msg.code) {
     case 'name_taken':
       if (req.type === 'join') {

@@ -152,7 +152,7 @@ export class CallView {
       const video = h('video', { autoplay: true, playsInline: true, muted: self });
       video.setAttribute('playsinline', '');
       const cap = h('figcaption');
-      const figure = h('figure', { className: 'tile screen' }, video, cap);
+      const figure = h('figure', { className: 'tile screen' }, video, this.tileTools(video, () => cap.textContent), cap);
       figure.dataset.screen = owner;
       tile = { figure, video, cap, screen: true };
       this.tiles.set(key, tile);
@@ -163,6 +163,56 @@ export class CallView {
     }
     tile.cap.textContent = owner === 'self' ? 'Your screen' : `${name}'s screen`;
     playStream(tile.video, stream, owner === 'self' ? undefined : () => this.onNeedsGesture());
+  }
+
+  /** Per-tile "Full screen" and "Picture in picture" buttons (where the browser has them). */
+  tileTools(video, name) {
+    const full = h('button', {
+      type: 'button', className: 'tool', text: '⛶', title: 'Full screen',
+      hidden: !document.fullscreenEnabled,
+      onclick: () => {
+        const figure = video.closest('figure');
+        if (document.fullscreenElement === figure) document.exitFullscreen().catch(() => {});
+        else figure.requestFullscreen().catch(() => {});
+      },
+    });
+    const pip = h('button', {
+      type: 'button', className: 'tool', text: '⧉', title: 'Picture in picture',
+      hidden: !document.pictureInPictureEnabled,
+      onclick: () => {
+        if (document.pictureInPictureElement === video) document.exitPictureInPicture().catch(() => {});
+        else video.requestPictureInPicture().catch(() => {});
+      },
+    });
+    // The names say whose video it is (there is one pair of buttons per tile).
+    full.addEventListener('focus', () => full.setAttribute('aria-label', `Full screen: ${name()}`));
+    pip.addEventListener('focus', () => pip.setAttribute('aria-label', `Picture in picture: ${name()}`));
+    full.setAttribute('aria-label', 'Full screen');
+    pip.setAttribute('aria-label', 'Picture in picture');
+    return h('div', { className: 'tools' }, full, pip);
+  }
+
+  /** Connection quality of one peer: the indicator and its details panel. */
+  setPeerStats(id, level, s) {
+    const tile = this.tiles.get(id);
+    if (!tile || !tile.quality) return;
+    const words = { good: 'good', fair: 'fair', poor: 'poor', unknown: 'measuring' };
+    tile.quality.dataset.quality = level;
+    tile.quality.textContent = level === 'unknown' ? '…' : '▮▮▮'.slice(0, level === 'good' ? 3 : level === 'fair' ? 2 : 1);
+    tile.quality.setAttribute('aria-label', `Connection to ${tile.cap.textContent}: ${words[level]}`);
+    const fmt = (v, unit, digits = 0) => (v === null || v === undefined ? '–' : `${v.toFixed(digits)} ${unit}`);
+    const rows = [
+      ['Round trip', fmt(s.rtt, 'ms')],
+      ['Packet loss', fmt(s.loss, '%', 1)],
+      ['Receiving', fmt(s.kbpsIn, 'kbit/s')],
+      ['Sending', fmt(s.kbpsOut, 'kbit/s')],
+    ];
+    tile.details.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]));
+  }
+
+  /** Highlights the person speaking (or nobody: null). */
+  setActiveSpeaker(id) {
+    for (const [key, tile] of this.tiles) tile.figure.classList.toggle('speaking', key === id);
   }
 
   /** The camera button after an attempt to turn it on failed. */
@@ -208,9 +258,25 @@ export class CallView {
       const badge = h('span', { className: 'badge', text: 'muted', hidden: true });
       const camBadge = h('span', { className: 'badge', text: 'camera off', hidden: true });
       const cap = h('figcaption', { text: caption });
-      const figure = h('figure', { className: self ? 'tile self' : 'tile' }, video, h('div', { className: 'badges' }, badge, camBadge), cap);
+      const tools = this.tileTools(video, () => cap.textContent);
+      let quality = null;
+      let details = null;
+      if (!self) {
+        details = h('dl', { className: 'details', hidden: true });
+        quality = h('button', {
+          type: 'button', className: 'quality', 'aria-expanded': 'false',
+          onclick: () => {
+            details.hidden = !details.hidden;
+            quality.setAttribute('aria-expanded', String(!details.hidden));
+          },
+        });
+        quality.dataset.quality = 'unknown';
+        quality.setAttribute('aria-label', `Connection to ${caption}: measuring`);
+      }
+      const figure = h('figure', { className: self ? 'tile self' : 'tile' }, video,
+        h('div', { className: 'badges' }, badge, camBadge), tools, quality, details, cap);
       if (!self) figure.dataset.peer = id;
-      tile = { figure, video, cap, badge, camBadge };
+      tile = { figure, video, cap, badge, camBadge, quality, details };
       this.tiles.set(id, tile);
       if (self) this.grid.prepend(figure);
       else this.grid.append(figure);

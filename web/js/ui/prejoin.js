@@ -21,6 +21,11 @@ export function renderPrejoin(root, state, actions) {
     value: state.name || '', required: true,
   });
   const devices = deviceControls(actions.deviceActions);
+  // Seed 004's fallback: no camera at all, so offer to show a screen instead.
+  const screenJoin = h('button', {
+    type: 'button', text: 'Join with screen share', hidden: true,
+    onclick: () => actions.onJoinWithScreen(nameInput.value.trim()),
+  });
   const joinButton = h('button', { type: 'submit', className: 'primary', text: 'Join' });
   const form = h('form', {
     className: 'card',
@@ -29,7 +34,8 @@ export function renderPrejoin(root, state, actions) {
   h('div', { className: 'row' },
     h('label', { for: 'prejoin-name', text: 'Your name' }),
     nameInput,
-    joinButton));
+    joinButton,
+    screenJoin));
 
   root.replaceChildren(h('div', { className: 'prejoin' },
     h('h2', {}, 'Room ', h('span', { className: 'room-name', text: state.room })),
@@ -49,9 +55,12 @@ export function renderPrejoin(root, state, actions) {
         preview.srcObject = null;
       }
       mediaMsg.textContent = message || '';
+      const canShare = !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+      screenJoin.hidden = !canShare || !!(stream && stream.getVideoTracks().length);
     },
     setBusy(busy) {
       joinButton.disabled = busy;
+      screenJoin.disabled = busy;
     },
   };
 }
