@@ -168,7 +168,7 @@ export class CallView {
   /** Per-tile "Full screen" and "Picture in picture" buttons (where the browser has them). */
   tileTools(video, name) {
     const full = h('button', {
-      type: 'button', className: 'tool', text: '⛶', title: 'Full screen',
+      type: 'button', className: 'tool', text: 'Full', title: 'Full screen',
       hidden: !document.fullscreenEnabled,
       onclick: () => {
         const figure = video.closest('figure');
@@ -177,7 +177,7 @@ export class CallView {
       },
     });
     const pip = h('button', {
-      type: 'button', className: 'tool', text: '⧉', title: 'Picture in picture',
+      type: 'button', className: 'tool', text: 'PiP', title: 'Picture in picture',
       hidden: !document.pictureInPictureEnabled,
       onclick: () => {
         if (document.pictureInPictureElement === video) document.exitPictureInPicture().catch(() => {});
