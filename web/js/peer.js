@@ -169,7 +169,8 @@ export class Peer {
    */
   isMain(transceiver) {
     const kind = transceiver.receiver.track.kind;
-    const num = (mid) => (/^\d+$/.test(mid) ? Number(mid) : Infinity);
+    // Chromium's mids are "0", "1", …; Firefox's "sdparta_0", "sdparta_1", …
+    const num = (mid) => { const m = /(\d+)$/.exec(mid); return m ? Number(m[1]) : Infinity; };
     let lowest = null;
     for (const t of this.pc.getTransceivers()) {
       if (t.mid === null || t.receiver.track.kind !== kind || this.screenSenders.has(t.sender)) continue;
