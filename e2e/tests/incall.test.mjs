@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  setup, joinRoom, waitForRemoteFrames, uniqueName, UI_TIMEOUT, FRAME_TIMEOUT,
+  setup, joinRoom, goOnline, waitForRemoteFrames, uniqueName, UI_TIMEOUT, FRAME_TIMEOUT,
 } from '../lib/harness.mjs';
 
 let world;
@@ -258,6 +258,34 @@ test('connection quality, shortcuts, tab title and room link', { timeout: 90_000
   await ann.getByRole('button', { name: 'Copy link' }).click();
   await ann.getByText('Link copied').waitFor();
   assert.equal(await ann.evaluate(() => navigator.clipboard.readText()), new URL(ann.url()).href);
+  await ann.context().close();
+  await ben.context().close();
+});
+
+test('an incoming call rings (WebAudio) and the tab title says so; answering stops the ring', { timeout: 60_000 }, async () => {
+  const ann = await world.person('ann');
+  const ben = await world.person('ben');
+  await ben.addInitScript(() => {
+    window.__e2eRing = { oscillators: 0, contexts: [] };
+    const Ctx = window.AudioContext;
+    window.AudioContext = class extends Ctx {
+      constructor(...a) { super(...a); window.__e2eRing.contexts.push(this); }
+      createOscillator() { window.__e2eRing.oscillators += 1; return super.createOscillator(); }
+    };
+  });
+  const suffix = Date.now().toString(36);
+  await goOnline(ann, `ann-${suffix}`);
+  await goOnline(ben, `ben-${suffix}`);
+  await ann.getByLabel('Username to call').fill(`ben-${suffix}`);
+  await ann.getByRole('button', { name: 'Call', exact: true }).click();
+  const dialog = ben.getByRole('dialog', { name: 'Incoming call' });
+  await dialog.getByRole('button', { name: 'Answer' }).waitFor();
+  assert.ok(await ben.evaluate(() => window.__e2eRing.oscillators) >= 2, 'no ring tone');
+  assert.equal(await ben.title(), `Incoming call from ann-${suffix} — Confer`);
+  await dialog.getByRole('button', { name: 'Answer' }).click();
+  await Promise.all([waitForRemoteFrames(ann, 1), waitForRemoteFrames(ben, 1)]);
+  await ben.waitForFunction(() => window.__e2eRing.contexts.every((c) => c.state === 'closed'), null, { timeout: UI_TIMEOUT });
+  assert.equal(await ben.title(), `Call with ann-${suffix} — Confer`);
   await ann.context().close();
   await ben.context().close();
 });
