@@ -289,3 +289,24 @@ test('an incoming call rings (WebAudio) and the tab title says so; answering sto
   await ann.context().close();
   await ben.context().close();
 });
+
+test('the camera chosen before joining is the one the others see', { timeout: 60_000 }, async () => {
+  const room = uniqueName('prejoin');
+  const ann = await world.person('ann');
+  const ben = await world.person('ben');
+  await ann.goto(`/r/${room}`);
+  const camera = ann.getByLabel('Camera', { exact: true });
+  await camera.locator('option', { hasText: 'fake_device_2' }).waitFor({ state: 'attached' });
+  await camera.selectOption({ label: 'fake_device_2' });
+  await ann.waitForFunction(() => document.querySelector('video.preview').srcObject?.getVideoTracks()[0]?.label === 'fake_device_2', null, { timeout: UI_TIMEOUT });
+  assert.equal(await ann.getByLabel('Microphone', { exact: true }).locator('option').count() > 0, true);
+  await ann.getByLabel('Your name').fill('Ann');
+  await ann.getByRole('button', { name: 'Join', exact: true }).click();
+  await ann.getByRole('button', { name: 'Leave call' }).waitFor();
+  await joinRoom(ben, room, 'Ben');
+  await waitForRemoteFrames(ben, 1);
+  assert.equal(await ann.locator('figure.self video').evaluate((v) => v.srcObject.getVideoTracks()[0].label), 'fake_device_2');
+  assert.equal(await ann.getByLabel('Camera', { exact: true }).evaluate((s) => s.selectedOptions[0].textContent), 'fake_device_2');
+  await ann.context().close();
+  await ben.context().close();
+});
