@@ -90,11 +90,11 @@ const FIREFOX_FRAMES = `
       return done({ ok: true, width: v.videoWidth, audio: s.getAudioTracks().map((t) => t.readyState + (t.muted ? ':muted' : '')) });
     }
     last = v ? v.currentTime : undefined;
-    if (Date.now() > deadline) return done({ ok: false, width: v && v.videoWidth, time: v && v.currentTime, state: v && v.closest('figure').dataset.state });
+    if (Date.now() > deadline) return done({ ok: false, width: v && v.videoWidth, time: v && v.currentTime, state: v && v.closest('figure').dataset.state, tiles: document.querySelectorAll('figure').length });
     setTimeout(check, 250);
   })();`;
 
-test('Chromium and Firefox ESR in one room: video and audio both ways', { timeout: 90_000, skip: missing || false }, async () => {
+test('Chromium and Firefox ESR in one room: video and audio both ways, chat and a screen share', { timeout: 90_000, skip: missing || false }, async () => {
   const room = uniqueName('firefox');
   const ann = await world.person('ann (chromium)');
   await joinRoom(ann, room, 'Ann');
@@ -118,5 +118,19 @@ test('Chromium and Firefox ESR in one room: video and audio both ways', { timeou
   // A control across browsers: Firefox mutes, Chromium sees the badge.
   await driver.findElement(By.xpath('//button[normalize-space()="Mute microphone"]')).click();
   await ann.locator('figure[data-peer] .badge', { hasText: 'muted' }).waitFor({ timeout: UI_TIMEOUT });
+
+  // Chat over the data channel across browsers, and a screen share from Chromium as its own
+  // tile in Firefox (Firefox names m-lines differently; the tile must still be told apart).
+  await ann.getByRole('button', { name: 'Chat', exact: true }).click();
+  await ann.getByRole('textbox', { name: 'Message' }).fill('hello Firefox');
+  await ann.getByRole('button', { name: 'Send', exact: true }).click();
+  assert.equal(await ann.locator('.chat-log li.self').getAttribute('data-via'), 'p2p');
+  const msg = await driver.wait(until.elementLocated(By.css('.chat-log li[data-via="p2p"] .chat-text')), UI_TIMEOUT);
+  assert.equal(await msg.getAttribute('textContent'), 'hello Firefox'); // the panel is closed: not getText()
+  await ann.getByRole('button', { name: 'Share screen' }).click();
+  await ann.getByRole('button', { name: 'Stop sharing' }).waitFor();
+  const screen = await driver.executeAsyncScript(FIREFOX_FRAMES.replace("'figure[data-peer] video'", "'figure[data-screen] video'"));
+  assert.ok(screen.ok, `no screen frames in Firefox: ${JSON.stringify(screen)}`);
+  assert.equal((await driver.findElements(By.css('figure[data-peer]'))).length, 1);
   await ann.context().close();
 });
