@@ -35,6 +35,18 @@ fi
 if command -v systemctl >/dev/null && systemctl is-active --quiet coturn 2>/dev/null; then
     as_root systemctl disable --now coturn || true
 fi
+
+step "Firefox ESR and geckodriver for the cross-browser test"
+# Debian's Firefox ESR; geckodriver from crates.io (it builds for a few minutes, once).
+if ! [ -x /usr/bin/firefox-esr ]; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends firefox-esr
+fi
+if ! command -v geckodriver >/dev/null && ! [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/geckodriver" ]; then
+    cargo install geckodriver --locked
+fi
+echo "firefox: $(/usr/bin/firefox-esr --version 2>/dev/null), geckodriver: $(command -v geckodriver || echo "${CARGO_HOME:-$HOME/.cargo}/bin/geckodriver")"
+
 step "PostgreSQL for the store tests"
 # Tests create and drop their own databases on the server at CONFER_TEST_POSTGRES.
 if [ -z "${CONFER_TEST_POSTGRES:-}" ]; then

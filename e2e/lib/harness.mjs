@@ -122,19 +122,22 @@ export async function startServer({ args = [], ringTimeout = 30, timeoutMs = 15_
   };
 }
 
-export async function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+/** Launches Chromium; `extraArgs` replace the default flag of the same name (e.g. fake devices). */
+export async function launchBrowser(extraArgs = []) {
+  const names = new Set(extraArgs.map((a) => a.split('=')[0]));
+  const args = [...CHROMIUM_ARGS.filter((a) => !names.has(a.split('=')[0])), ...extraArgs];
+  return chromium.launch({ executablePath: CHROMIUM, args, timeout: 30_000 });
 }
 
 /**
  * One world per test: a server, a browser, and helpers to add people (one context each).
  * Call `close()` in a finally block.
  */
-export async function setup({ serverArgs = [], ringTimeout = 30 } = {}) {
+export async function setup({ serverArgs = [], ringTimeout = 30, browserArgs = [] } = {}) {
   const server = await startServer({ args: serverArgs, ringTimeout });
   let browser;
   try {
-    browser = await launchBrowser();
+    browser = await launchBrowser(browserArgs);
   } catch (e) {
     await server.stop();
     throw e;

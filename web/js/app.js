@@ -2,7 +2,9 @@
 // Signaling and Peer, and hands state to the UI modules to render.
 import { Signaling } from './signaling.js';
 import { Peer } from './peer.js';
-import { getLocalMedia, stopStream } from './media.js';
+import {
+  getLocalMedia, getCameraTrack, getMicTrack, listDevices, canChooseSpeaker, stopStream,
+} from './media.js';
 import { renderHome } from './ui/home.js';
 import { renderPrejoin } from './ui/prejoin.js';
 import { showIncoming } from './ui/incoming.js';
@@ -13,6 +15,8 @@ import {
 } from './ui/accounts.js';
 import { renderCalls } from './ui/calls.js';
 import { api, fetchMe } from './api.js';
+import { startRing } from './ring.js';
+import { sample, quality } from './stats.js';
 
 const NAME_KEY = 'confer.name';
 const ONLINE_KEY = 'confer.online';
@@ -43,6 +47,11 @@ const state = {
   localPromise: null,
   mic: true,
   cam: true,
+  hasCamera: false, // the local media had a camera (its track may be stopped while "off")
+  camDevice: null, // deviceId of the camera in use, to get the same one back
+  camGen: 0, // bumps on every camera toggle, so a slow getUserMedia cannot undo a later one
+  screenStream: null, // our screen share, sent to every peer as a second stream
+  speaker: null, // chosen audio output (setSinkId), or null for the default
   peers: new Map(),
   pendingSignals: new Map(),
   screen: null, // 'home' | 'prejoin' | 'call'
@@ -88,6 +97,9 @@ function ensureMedia() {
     state.localPromise = getLocalMedia().then((local) => {
       state.local = local;
       state.localPromise = null;
+      const video = local.stream?.getVideoTracks()[0];
+      state.hasCamera = !!video;
+      state.camDevice = video?.getSettings?.().deviceId || null;
       applyTrackState();
       return local;
     });
@@ -100,6 +112,9 @@ function releaseMedia() {
   state.local = null;
   state.mic = true;
   state.cam = true;
+  state.hasCamera = false;
+  state.camDevice = null;
+  state.camGen += 1;
 }
 
 function applyTrackState() {
@@ -113,9 +128,239 @@ function mediaState() {
   const stream = state.local?.stream;
   return {
     audio: !!stream && stream.getAudioTracks().length > 0 && state.mic,
-    video: !!stream && stream.getVideoTracks().length > 0 && state.cam,
-    screen: false,
+    video: !!stream && state.hasCamera && state.cam && stream.getVideoTracks().length > 0,
+    screen: !!state.screenStream,
   };
+}
+
+/**
+ * "Turn camera off" stops the track, so the device is released (its light goes off), and
+ * every peer connection sends nothing in its place; "Turn camera on" gets a new track and puts
+ * it into the same senders with replaceTrack: no renegotiation.
+ */
+async function setCamera(on) {
+  const stream = state.local?.stream;
+  if (!stream || !state.hasCamera) return;
+  const gen = ++state.camGen;
+  state.cam = on;
+  if (!on) {
+    for (const t of stream.getVideoTracks()) {
+      state.camDevice = t.getSettings?.().deviceId || state.camDevice;
+      t.stop();
+      stream.removeTrack(t);
+    }
+    for (const p of state.peers.values()) p.setVideoTrack(null, stream).catch((e) => console.warn('camera off', e));
+    send({ type: 'media', ...mediaState() });
+    return;
+  }
+  let track;
+  try {
+    track = await getCameraTrack(state.camDevice);
+  } catch (e) {
+    if (gen !== state.camGen) return;
+    state.cam = false;
+    state.callView?.setCamOn(false);
+    showNotice(`${e.message} — others cannot see you`, 'error');
+    return;
+  }
+  if (gen !== state.camGen || state.local?.stream !== stream) {
+    track.stop(); // turned off again, or the call ended, while the camera was starting
+    return;
+  }
+  state.camDevice = track.getSettings?.().deviceId || state.camDevice;
+  stream.addTrack(track);
+  await Promise.all([...state.peers.values()].map((p) => p.setVideoTrack(track, stream)
+    .catch((e) => console.warn('camera on', e))));
+  state.callView?.setSelfVideo(stream);
+  send({ type: 'media', ...mediaState() });
+}
+
+// ---------------------------------------------------------------- devices
+
+/** The pickers of whichever screen shows them, filled with what the browser lists now. */
+async function refreshDevices() {
+  const devices = await listDevices();
+  const stream = state.local?.stream;
+  const audio = stream?.getAudioTracks()[0];
+  const video = stream?.getVideoTracks()[0];
+  const current = {
+    camera: video?.getSettings?.().deviceId || state.camDevice,
+    microphone: audio?.getSettings?.().deviceId,
+    speaker: state.speaker,
+    hasCamera: state.hasCamera,
+    hasMicrophone: !!audio,
+    canChooseSpeaker,
+  };
+  state.callView?.devices.update(devices, current);
+  state.prejoin?.devices.update(devices, current);
+  return devices;
+}
+
+if (navigator.mediaDevices?.addEventListener) {
+  navigator.mediaDevices.addEventListener('devicechange', () => { if (state.local) refreshDevices(); });
+}
+
+/**
+ * Another camera: the old track is stopped first (phones cannot open two cameras at once),
+ * and the new one goes into the same senders with replaceTrack.
+ */
+async function useCamera(deviceId) {
+  const stream = state.local?.stream;
+  if (!stream || !state.hasCamera) return;
+  const previous = state.camDevice;
+  state.camDevice = deviceId;
+  if (!state.cam) { refreshDevices(); return; } // used when the camera is turned on
+  const gen = ++state.camGen;
+  for (const t of stream.getVideoTracks()) { t.stop(); stream.removeTrack(t); }
+  let track;
+  try {
+    track = await getCameraTrack(deviceId, true);
+  } catch (e) {
+    showNotice(e.message, 'error');
+    try {
+      track = await getCameraTrack(previous);
+    } catch {
+      track = null;
+    }
+  }
+  if (gen !== state.camGen || state.local?.stream !== stream) {
+    track?.stop();
+    return;
+  }
+  if (track) {
+    state.camDevice = track.getSettings?.().deviceId || deviceId;
+    stream.addTrack(track);
+  }
+  await Promise.all([...state.peers.values()].map((p) => p.setVideoTrack(track, stream)
+    .catch((e) => console.warn('switch camera', e))));
+  state.callView?.setSelfVideo(stream);
+  if (state.prejoin) state.prejoin.setMedia(stream, state.local.message);
+  if (!track) { state.cam = false; state.callView?.setCamOn(false); send({ type: 'media', ...mediaState() }); }
+  refreshDevices();
+}
+
+/** "Switch camera": the next camera in the list (front/back on a phone). */
+async function switchCamera() {
+  const { cameras } = await listDevices();
+  if (cameras.length < 2) return;
+  const i = cameras.findIndex((d) => d.deviceId === state.camDevice);
+  await useCamera(cameras[(i + 1) % cameras.length].deviceId);
+}
+
+async function useMicrophone(deviceId) {
+  const stream = state.local?.stream;
+  const old = stream?.getAudioTracks()[0];
+  if (!old) return;
+  let track;
+  try {
+    track = await getMicTrack(deviceId);
+  } catch (e) {
+    showNotice(e.message, 'error');
+    refreshDevices();
+    return;
+  }
+  if (state.local?.stream !== stream) { track.stop(); return; }
+  track.enabled = state.mic;
+  stream.removeTrack(old);
+  old.stop();
+  stream.addTrack(track);
+  await Promise.all([...state.peers.values()].map((p) => p.setAudioTrack(track).catch((e) => console.warn('microphone', e))));
+  refreshDevices();
+}
+
+function useSpeaker(deviceId) {
+  state.speaker = deviceId;
+  state.callView?.setSinkId(deviceId);
+}
+
+const deviceActions = {
+  onCamera: (id) => useCamera(id),
+  onMicrophone: (id) => useMicrophone(id),
+  onSpeaker: (id) => useSpeaker(id),
+  onSwitchCamera: () => switchCamera(),
+};
+
+// ---------------------------------------------------------------- screen sharing
+
+async function startScreen() {
+  if (state.screenStream) return;
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: true });
+  } catch (e) {
+    state.callView?.setScreenOn(false);
+    if (e.name !== 'NotAllowedError' && e.name !== 'AbortError') showNotice('Screen sharing is not available here', 'error');
+    return;
+  }
+  if (!state.mode || !state.callView?.screenOn) {
+    stopStream(stream); // left, or "Stop sharing" was pressed while the browser asked
+    return;
+  }
+  adoptScreen(stream);
+  for (const p of state.peers.values()) p.addScreen(stream);
+  state.callView.setScreen('self', state.selfName, stream);
+  send({ type: 'media', ...mediaState() });
+}
+
+function adoptScreen(stream) {
+  state.screenStream = stream;
+  // The browser's own "Stop sharing" bar ends the track.
+  for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => { if (state.screenStream === stream) stopScreen(); });
+}
+
+function stopScreen() {
+  const stream = state.screenStream;
+  if (!stream) return;
+  state.screenStream = null;
+  stopStream(stream);
+  for (const p of state.peers.values()) p.removeScreen();
+  state.callView?.setScreenOn(false);
+  state.callView?.setScreen('self', '', null);
+  if (state.mode) send({ type: 'media', ...mediaState() });
+}
+
+// ---------------------------------------------------------------- chat
+
+const CHAT_MAX = 2000;
+
+/**
+ * Chat goes over every peer's data channel when all of them are open; otherwise through the
+ * server (which reaches everyone in the room or call), so nobody gets a message twice.
+ */
+function sendChat(text) {
+  if ([...text].length > CHAT_MAX) {
+    showNotice(`Messages are at most ${CHAT_MAX} characters`, 'error');
+    return false;
+  }
+  const peers = [...state.peers.values()];
+  const at = Date.now();
+  let via = 'p2p';
+  if (peers.length > 0 && peers.every((p) => p.channelOpen)) {
+    for (const p of peers) p.sendData({ type: 'chat', text });
+  } else {
+    via = 'server';
+    if (!send({ type: 'chat', text })) {
+      showNotice('Not connected — the message was not sent', 'error');
+      return false;
+    }
+  }
+  state.callView?.addChat({ name: state.selfName || 'Me', text, at, self: true, via });
+  return true;
+}
+
+function onPeerData(id, msg) {
+  if (msg.type !== 'chat' || typeof msg.text !== 'string') return;
+  const text = msg.text.trim();
+  if (!text || [...text].length > CHAT_MAX) return;
+  const name = state.peers.get(id)?.name || 'Someone';
+  // Our own clock: the other side's may be wrong.
+  state.callView?.addChat({ name, text, at: Date.now(), via: 'p2p' });
+}
+
+function onServerChat(msg) {
+  if (typeof msg.text !== 'string') return;
+  const name = msg.name || state.peers.get(msg.from)?.name || 'Someone';
+  state.callView?.addChat({ name, text: msg.text, at: Number(msg.at), via: 'server' });
 }
 
 // ---------------------------------------------------------------- routing
@@ -309,7 +554,10 @@ function onIncomingCall(msg) {
   if (state.incoming) state.incoming.close();
   const from = msg.from || {};
   const incoming = { call: msg.call, from, close: () => {} };
-  incoming.close = showIncoming(from.name || 'Someone', {
+  const stopRing = startRing();
+  const previousTitle = document.title;
+  document.title = `Incoming call from ${from.name || 'someone'} — Confer`;
+  const closeDialog = showIncoming(from.name || 'Someone', {
     onAnswer: async () => {
       await ensureMedia();
       if (state.incoming !== incoming) return; // cancelled meanwhile
@@ -321,6 +569,11 @@ function onIncomingCall(msg) {
       showNotice(`You declined the call from ${from.name || 'someone'}`);
     },
   });
+  incoming.close = () => {
+    stopRing();
+    closeDialog();
+    if (document.title.startsWith('Incoming call')) document.title = previousTitle;
+  };
   state.incoming = incoming;
 }
 
@@ -349,6 +602,8 @@ async function onCallAccepted(msg) {
   const local = await ensureMedia();
   if (state.mode !== 'call' || state.activeCall?.call !== msg.call) return;
   state.callView.setLocal(state.selfName, local.stream, local.message);
+  if (state.speaker) state.callView.setSinkId(state.speaker);
+  refreshDevices();
   createPeer(peer, local.stream);
   send({ type: 'media', ...mediaState() });
 }
@@ -365,6 +620,7 @@ function onCallEnded(msg) {
 }
 
 function endActiveCall(text) {
+  stopScreen();
   teardownPeers();
   state.mode = null;
   state.activeCall = null;
@@ -389,10 +645,14 @@ function showPrejoin(room) {
   }
   const ui = renderPrejoin(root, { room, name: state.name || state.user?.username || '' }, {
     onJoin: (name) => joinRoom(name),
+    onJoinWithScreen: (name) => joinWithScreen(name),
+    deviceActions,
   });
   state.prejoin = ui;
   ensureMedia().then((local) => {
-    if (state.prejoin === ui) ui.setMedia(local.stream, local.message);
+    if (state.prejoin !== ui) return;
+    ui.setMedia(local.stream, local.message);
+    refreshDevices();
   });
 }
 
@@ -414,6 +674,24 @@ async function joinRoom(name) {
   }
 }
 
+/** No camera: pick a screen first (the click is the user gesture it needs), then join. */
+async function joinWithScreen(name) {
+  if (!validName(name)) {
+    showNotice('Enter your name (1–32 characters) to join', 'error');
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: true });
+  } catch {
+    showNotice('No screen was chosen — you can still join without video');
+    return;
+  }
+  if (state.screen !== 'prejoin') { stopStream(stream); return; }
+  adoptScreen(stream);
+  joinRoom(name);
+}
+
 function onJoined(msg) {
   const rejoin = state.mode === 'room';
   if (state.joining) clearNotice();
@@ -424,11 +702,18 @@ function onJoined(msg) {
   if (!rejoin || !state.callView) showCallView(`Room ${msg.room}`);
   const local = state.local || { stream: null, message: null };
   state.callView.setLocal(state.selfName, local.stream, local.message);
+  if (state.speaker) state.callView.setSinkId(state.speaker);
+  refreshDevices();
+  if (state.screenStream) {
+    state.callView.setScreenOn(true);
+    state.callView.setScreen('self', state.selfName, state.screenStream);
+  }
   for (const p of msg.peers || []) createPeer(p, local.stream);
   send({ type: 'media', ...mediaState() });
 }
 
 function onRoomFull(msg) {
+  if (state.mode !== 'room') stopScreen(); // a screen picked for "Join with screen share"
   state.joining = false;
   state.prejoin?.setBusy(false);
   if (state.mode === 'room') {
@@ -466,6 +751,7 @@ async function rejoinRoom() {
 // ---------------------------------------------------------------- the call view
 
 function showCallView(title) {
+  document.title = `${title} — Confer`;
   state.screen = 'call';
   state.home = null;
   state.prejoin = null;
@@ -473,7 +759,12 @@ function showCallView(title) {
     title,
     onLeave: () => leaveCurrent(),
     onToggleMic: (on) => { state.mic = on; applyTrackState(); send({ type: 'media', ...mediaState() }); },
-    onToggleCam: (on) => { state.cam = on; applyTrackState(); send({ type: 'media', ...mediaState() }); },
+    onToggleCam: (on) => { setCamera(on); },
+    onSendChat: (text) => sendChat(text),
+    roomLink: state.mode === 'room' ? `${location.origin}/r/${encodeURIComponent(state.room)}` : null,
+    deviceActions,
+    onCopied: (ok, link) => showNotice(ok ? 'Link copied' : `Share this link: ${link}`),
+    onToggleScreen: (on) => { if (on) startScreen(); else stopScreen(); },
     onNeedsGesture: () => {
       showNotice('Click or tap anywhere to hear the others');
       document.addEventListener('click', () => state.callView?.unmuteRemotes(), { once: true });
@@ -487,6 +778,7 @@ function leaveCurrent({ quiet = false } = {}) {
     endActiveCall(quiet ? null : 'Call ended');
     if (!quiet && location.pathname !== '/') history.pushState(null, '', '/');
   } else if (state.mode === 'room') {
+    stopScreen();
     send({ type: 'leave' });
     teardownPeers();
     state.mode = null;
@@ -497,6 +789,41 @@ function leaveCurrent({ quiet = false } = {}) {
     }
   }
 }
+
+// Keyboard shortcuts in a call (listed in the call view's help text): m = microphone,
+// v = camera. Not while typing, and not with modifier keys (those belong to the browser).
+document.addEventListener('keydown', (e) => {
+  if (state.screen !== 'call' || !state.callView || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  const t = e.target;
+  if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
+  const key = e.key.toLowerCase();
+  if (key === 'm') state.callView.shortcut('mic');
+  else if (key === 'v') state.callView.shortcut('cam');
+  else return;
+  e.preventDefault();
+});
+
+// Every 2 s: connection quality per peer, and who is speaking (the loudest remote audio
+// above a threshold, kept for a moment so the highlight does not flicker).
+const STATS_MS = 2_000;
+const SPEAKING_LEVEL = 0.05;
+setInterval(async () => {
+  if (state.screen !== 'call' || !state.callView) return;
+  let loudest = null;
+  let level = SPEAKING_LEVEL;
+  for (const [id, peer] of state.peers) {
+    if (peer.closed) continue;
+    try {
+      const s = await sample(peer.pc, peer.lastStats);
+      peer.lastStats = s;
+      state.callView?.setPeerStats(id, quality(s), s);
+      if (s.audioLevel > level) { level = s.audioLevel; loudest = id; }
+    } catch {
+      // the connection closed meanwhile
+    }
+  }
+  state.callView?.setActiveSpeaker(loudest);
+}, STATS_MS);
 
 // ---------------------------------------------------------------- peers
 
@@ -523,12 +850,15 @@ function createPeer(info, stream) {
       state.callView?.setPeerState(info.id, s);
       if (s === 'failed' || s === 'disconnected') console.info(`connection to ${info.name}: ${s}`);
     },
+    onData: (msg) => onPeerData(info.id, msg),
+    onScreen: (screen) => state.callView?.setScreen(info.id, info.name, screen),
     onFailed: () => {
       if (state.mode === 'room') rejoinRoom();
       else showNotice(`The connection to ${info.name} is failing…`, 'error');
     },
   });
   state.peers.set(info.id, peer);
+  if (state.screenStream) peer.addScreen(state.screenStream);
   state.callView?.addPeer(info.id, info.name, info.media);
   const buffered = state.pendingSignals.get(info.id);
   state.pendingSignals.delete(info.id);
@@ -565,6 +895,7 @@ function onSignal(msg) {
 
 function onError(msg) {
   const req = state.lastRequest || {};
+  if (req.type === 'join' && !state.mode && state.screenStream) stopScreen(); // the join failed
   switch (msg.code) {
     case 'name_taken':
       if (req.type === 'join') {
@@ -635,7 +966,14 @@ function onError(msg) {
 
 // ---------------------------------------------------------------- signaling events
 
-sig.on('connected', ({ welcome, reconnected }) => {
+sig.on('connected', ({ welcome, reconnected, resumed }) => {
+  if (resumed) {
+    // The server kept our session: same id, same room or call, the peer connections carry on.
+    state.welcome = { ...welcome, ice_servers: welcome.ice_servers ?? state.welcome?.ice_servers };
+    showConnectionLost(false);
+    renderHomeState();
+    return;
+  }
   state.welcome = welcome;
   state.registered = welcome.user || null;
   showConnectionLost(false);
@@ -676,7 +1014,12 @@ sig.on('peer_joined', onPeerJoined);
 sig.on('peer_left', onPeerLeft);
 sig.on('left', () => {});
 sig.on('signal', onSignal);
-sig.on('media', (msg) => state.callView?.setPeerMedia(msg.from, msg));
+sig.on('media', (msg) => {
+  state.callView?.setPeerMedia(msg.from, msg);
+  // The share ended: drop its tile even if the track removal is still being negotiated.
+  if (msg.screen === false) state.callView?.setScreen(msg.from, '', null);
+});
+sig.on('chat', onServerChat);
 sig.on('calling', (msg) => {
   if (state.outgoing) {
     state.outgoing.call = msg.call;

@@ -69,3 +69,42 @@ export async function getLocalMedia() {
 export function stopStream(stream) {
   if (stream) for (const t of stream.getTracks()) t.stop();
 }
+
+/**
+ * A fresh camera track (after "Turn camera on"). `deviceId` asks for the camera used before.
+ * Resolves with the track, or rejects with a message in plain words.
+ */
+export async function getCameraTrack(deviceId, exact = false) {
+  const video = deviceId ? { ...VIDEO, deviceId: exact ? { exact: deviceId } : { ideal: deviceId } } : VIDEO;
+  try {
+    const s = await navigator.mediaDevices.getUserMedia({ video });
+    return s.getVideoTracks()[0];
+  } catch (err) {
+    const words = { blocked: 'blocked', missing: 'not found', busy: 'in use by another app', failed: 'not available' };
+    throw new Error(`Camera ${words[reason(err)]}`);
+  }
+}
+
+/** The cameras, microphones and speakers the browser lists (labels once permission is given). */
+export async function listDevices() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) {
+    return { cameras: [], microphones: [], speakers: [] };
+  }
+  const all = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+  const of = (kind) => all.filter((d) => d.kind === kind && d.deviceId);
+  return { cameras: of('videoinput'), microphones: of('audioinput'), speakers: of('audiooutput') };
+}
+
+/** Whether audio output can be chosen (HTMLMediaElement.setSinkId). */
+export const canChooseSpeaker = typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
+
+/** A microphone track from exactly `deviceId`. */
+export async function getMicTrack(deviceId) {
+  try {
+    const s = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
+    return s.getAudioTracks()[0];
+  } catch (err) {
+    const words = { blocked: 'blocked', missing: 'not found', busy: 'in use by another app', failed: 'not available' };
+    throw new Error(`Microphone ${words[reason(err)]}`);
+  }
+}

@@ -19,8 +19,10 @@ export class Peer {
    * @param {(stream: MediaStream) => void} [opts.onStream]
    * @param {(state: string) => void} [opts.onState]
    * @param {() => void} [opts.onFailed]  ICE restart did not bring the connection back
+   * @param {(msg: object) => void} [opts.onData]  a message that came over the data channel
+   * @param {(stream: MediaStream|null) => void} [opts.onScreen]  their screen share came or went
    */
-  constructor({ id, name, polite, rtcConfig, localStream, sendSignal, onStream, onState, onFailed }) {
+  constructor({ id, name, polite, rtcConfig, localStream, sendSignal, onStream, onState, onFailed, onData, onScreen }) {
     this.id = id;
     this.name = name;
     this.polite = !!polite;
@@ -28,6 +30,12 @@ export class Peer {
     this.onStream = onStream || (() => {});
     this.onState = onState || (() => {});
     this.onFailed = onFailed || (() => {});
+    this.onData = onData || (() => {});
+    this.onScreen = onScreen || (() => {});
+    this.videoSender = null;
+    this.audioSender = null;
+    this.screenSenders = new Set();
+    this.remoteScreen = null;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.pendingCandidates = [];
@@ -40,6 +48,20 @@ export class Peer {
     this.pc = pc;
 
     this.addLocalMedia(localStream);
+
+    // Chat and control messages go peer to peer. The channel is negotiated (same id on both
+    // sides) so it needs no in-band announcement and no ordering between the two offers.
+    this.channel = pc.createDataChannel('chat', { negotiated: true, id: 0 });
+    this.channel.onmessage = (ev) => {
+      if (typeof ev.data !== 'string' || ev.data.length > 16_384) return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (msg && typeof msg === 'object' && typeof msg.type === 'string') this.onData(msg);
+    };
 
     // Glare is handled by perfect negotiation, but avoiding it is cheaper and more robust:
     // the impolite side makes the first offer; the polite side answers it, and only offers
@@ -65,7 +87,11 @@ export class Peer {
       this.sendSignal({ candidate: candidate ? candidate.toJSON() : null });
     };
 
-    pc.ontrack = ({ track, streams }) => {
+    pc.ontrack = ({ track, streams, transceiver }) => {
+      if (!this.isMain(transceiver)) {
+        this.addRemoteScreenTrack(track, streams && streams[0]);
+        return;
+      }
       if (streams && streams[0]) {
         this.remoteStream = streams[0];
       } else {
@@ -106,10 +132,120 @@ export class Peer {
     const video = stream?.getVideoTracks()[0];
     // Send what we have; receive in any case, so a participant without a camera or
     // microphone still gets everyone else's media.
-    if (audio) pc.addTrack(audio, stream);
+    if (audio) this.audioSender = pc.addTrack(audio, stream);
     else pc.addTransceiver('audio', { direction: 'recvonly' });
-    if (video) pc.addTrack(video, stream);
+    if (video) this.videoSender = pc.addTrack(video, stream);
     else pc.addTransceiver('video', { direction: 'recvonly' });
+    this.localStream = stream;
+  }
+
+  /**
+   * Puts a new camera track in (or none: `null` while the camera is off). Uses
+   * RTCRtpSender.replaceTrack, so the call is not renegotiated — except for a connection made
+   * while we had no video track at all, which gets the track added (one renegotiation).
+   */
+  async setVideoTrack(track, stream) {
+    if (this.closed) return;
+    if (this.videoSender) {
+      await this.videoSender.replaceTrack(track);
+    } else if (track) {
+      // No camera when this connection started: send on the m-line the camera would have used,
+      // so the other side still sees it as the camera and not as a screen share.
+      const t = this.pc.getTransceivers().find((x) => x.mid !== null && x.receiver.track.kind === 'video' && this.isMain(x));
+      if (t) {
+        t.direction = 'sendrecv';
+        await t.sender.replaceTrack(track);
+        if (stream && t.sender.setStreams) t.sender.setStreams(stream);
+        this.videoSender = t.sender;
+      } else {
+        this.videoSender = this.pc.addTrack(track, stream);
+      }
+    }
+  }
+
+  /**
+   * The camera and microphone travel on the first audio and the first video m-line (the
+   * lowest mid of each kind); every later one carries a screen share.
+   */
+  isMain(transceiver) {
+    const kind = transceiver.receiver.track.kind;
+    // Chromium's mids are "0", "1", …; Firefox's "sdparta_0", "sdparta_1", …
+    const num = (mid) => { const m = /(\d+)$/.exec(mid); return m ? Number(m[1]) : Infinity; };
+    let lowest = null;
+    for (const t of this.pc.getTransceivers()) {
+      if (t.mid === null || t.receiver.track.kind !== kind || this.screenSenders.has(t.sender)) continue;
+      if (lowest === null || num(t.mid) < num(lowest.mid) || (num(t.mid) === num(lowest.mid) && t.mid < lowest.mid)) lowest = t;
+    }
+    return lowest === transceiver;
+  }
+
+  addRemoteScreenTrack(track, stream) {
+    if (stream) {
+      if (this.remoteScreen !== stream) {
+        this.remoteScreen = stream;
+        stream.onremovetrack = () => {
+          if (this.remoteScreen === stream && stream.getTracks().length === 0) this.endRemoteScreen();
+        };
+      }
+    } else {
+      if (!this.remoteScreen) this.remoteScreen = new MediaStream();
+      this.remoteScreen.addTrack(track);
+    }
+    track.addEventListener('ended', () => {
+      if (this.remoteScreen && this.remoteScreen.getTracks().every((t) => t.readyState === 'ended')) this.endRemoteScreen();
+    });
+    this.onScreen(this.remoteScreen);
+  }
+
+  endRemoteScreen() {
+    if (!this.remoteScreen) return;
+    this.remoteScreen = null;
+    this.onScreen(null);
+  }
+
+  /** Sends a screen share as its own stream, on new m-lines (renegotiates). */
+  addScreen(stream) {
+    if (this.closed) return;
+    for (const track of stream.getTracks()) {
+      const t = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      this.screenSenders.add(t.sender);
+    }
+  }
+
+  /** Stops sending the screen share (renegotiates; the m-lines are stopped). */
+  removeScreen() {
+    if (this.closed) return;
+    for (const sender of this.screenSenders) {
+      const t = this.pc.getTransceivers().find((x) => x.sender === sender);
+      try {
+        if (t && t.stop) t.stop();
+        else this.pc.removeTrack(sender);
+      } catch (e) {
+        console.warn('could not stop the screen share sender', e);
+      }
+    }
+    this.screenSenders.clear();
+  }
+
+  /** Another microphone: replaceTrack on the audio sender, no renegotiation. */
+  async setAudioTrack(track) {
+    if (!this.closed && this.audioSender) await this.audioSender.replaceTrack(track);
+  }
+
+  /** Whether the data channel is open (chat can go peer to peer). */
+  get channelOpen() {
+    return !this.closed && this.channel.readyState === 'open';
+  }
+
+  /** Sends a message over the data channel; false when the channel is not open. */
+  sendData(msg) {
+    if (!this.channelOpen) return false;
+    try {
+      this.channel.send(JSON.stringify(msg));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   restart() {
@@ -179,6 +315,7 @@ export class Peer {
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
     this.pc.onconnectionstatechange = null;
+    this.channel.onmessage = null;
     this.pc.close();
   }
 }

@@ -1,7 +1,7 @@
 // Signaling transport: owns the connection to the server and nothing else.
 //
 // The rest of the client only sees an event emitter:
-//   on('connected', ({welcome, reconnected}) => …)   after every `welcome`
+//   on('connected', ({welcome, reconnected, resumed}) => …)   after every `welcome`
 //   on('disconnected', () => …)                       the connection closed; a retry is scheduled
 //   on(<server message type>, msg => …)               every message the server sends
 // and `send(msg)`, which returns false when there is no open connection.
@@ -11,6 +11,11 @@
 // /signal/send. After WS_FAILURES_BEFORE_FALLBACK WebSocket attempts in a row that never
 // delivered `welcome`, the client switches to the HTTP transport for the rest of the page.
 // The transport in use is shown as `data-signaling` on <html> for diagnosis.
+//
+// Session resume: `welcome.resume` is a secret token (null when the server does not offer
+// resumption). After a drop the client reconnects with the token of the LAST welcome
+// (`/ws?resume=…`, or `/signal/events?resume=…`); a `welcome` with `resumed: true` and the same
+// `id` means the server kept the session, rooms and calls: nothing needs to be redone.
 
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
@@ -52,8 +57,9 @@ function openWebSocket(url, { onFrame, onClose }) {
 }
 
 /** The HTTP fallback: an EventSource down, one POST at a time up (to keep frames in order). */
-function openEventStream(origin, { onFrame, onClose }) {
-  const es = new EventSource(`${origin}/signal/events`, { withCredentials: true });
+function openEventStream(origin, resume, { onFrame, onClose }) {
+  const query = resume ? `?resume=${encodeURIComponent(resume)}` : '';
+  const es = new EventSource(`${origin}/signal/events${query}`, { withCredentials: true });
   let token = null;
   let closed = false;
   let chain = Promise.resolve();
@@ -123,6 +129,7 @@ export class Signaling {
     this.connected = false;
     this.wsFailures = 0;
     this.id = null;
+    this.resumeToken = null;
   }
 
   on(type, fn) {
@@ -173,9 +180,10 @@ export class Signaling {
         if (transport === this.transport) this.handleClose(transport);
       },
     };
+    const resume = this.everConnected ? this.resumeToken : null;
     transport = this.useHttp()
-      ? openEventStream(this.origin, handlers)
-      : openWebSocket(this.url, handlers);
+      ? openEventStream(this.origin, resume, handlers)
+      : openWebSocket(resume ? `${this.url}?resume=${encodeURIComponent(resume)}` : this.url, handlers);
     this.transport = transport;
     // A proxy may accept the connection and then pass nothing through.
     clearTimeout(this.welcomeTimer);
@@ -204,9 +212,11 @@ export class Signaling {
       this.attempt = 0;
       if (transport.kind === 'websocket') this.wsFailures = 0;
       document.documentElement.dataset.signaling = transport.kind;
+      const resumed = reconnected && msg.resumed === true && this.id !== null && msg.id === this.id;
       this.id = msg.id;
+      this.resumeToken = typeof msg.resume === 'string' && msg.resume ? msg.resume : null;
       this.emit('welcome', msg);
-      this.emit('connected', { welcome: msg, reconnected });
+      this.emit('connected', { welcome: msg, reconnected, resumed });
       return;
     }
     this.emit(msg.type, msg);
