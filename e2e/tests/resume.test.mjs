@@ -1,8 +1,7 @@
-// Session resume, client side (docs/protocol.md: welcome.resume). The server this suite runs
-// against may not resume sessions yet, so Playwright's WebSocket routing stands in for one
-// that does: the page's socket is dropped while the server-side connection is kept, and the
-// reconnect (`/ws?resume=<token>`) is answered with `welcome {resumed: true, same id}` and
-// carried on over the kept connection. The others must notice nothing.
+// Session resume (docs/protocol.md, "Resuming a session"). The first two tests let
+// Playwright's WebSocket routing play a server, to pin down the client's side exactly: a
+// resumed session is carried on, a refused one is rejoined in full. The last one runs against
+// the real server, whose takeover of a half-open connection it exercises.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -114,6 +113,46 @@ test('when the server cannot resume, the client rejoins in full', { timeout: 90_
   await waitForRemoteCount(ben, 1);
   await Promise.all([waitForRemoteFrames(ann, 1), waitForRemoteFrames(ben, 1)]);
   assert.equal(await ann.evaluate(() => window.__e2ePeerConnections), 2);
+  await ann.context().close();
+  await ben.context().close();
+});
+
+// Against the real server: Ann's network drops for a moment. Her page's socket dies while the
+// server's end stays open (half-open, as after a network switch); her page reconnects with its
+// resume token and takes the session over. Ben keeps the same tile for her (no leave, no
+// rejoin) and video keeps coming.
+test('the real server resumes a session after the network drops for a moment', { timeout: 60_000 }, async () => {
+  const ann = await world.person('ann');
+  const ben = await world.person('ben');
+  await ann.addInitScript(countPeerConnections);
+  const sockets = [];
+  await ann.routeWebSocket(/\/ws(\?.*)?$/, (ws) => {
+    sockets.push(ws);
+    ws.connectToServer(); // forwards both ways
+    // A close on the page side must not reach the server: that is what a lost network does.
+    ws.onClose(() => {});
+  });
+  const room = uniqueName('resume-real');
+  await joinRoom(ann, room, 'Ann');
+  await joinRoom(ben, room, 'Ben');
+  await Promise.all([waitForRemoteFrames(ann, 1), waitForRemoteFrames(ben, 1)]);
+  const annTile = await ben.locator('figure[data-peer]').getAttribute('data-peer');
+  assert.equal(sockets.length, 1);
+
+  await sockets[0].close({ code: 4001, reason: 'network lost' });
+  const deadline = Date.now() + 20_000;
+  while (sockets.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(sockets.length, 2, 'the page reconnected');
+  assert.match(sockets[1].url(), /[?&]resume=/, 'with its resume token');
+
+  // The same session: Ben's tile for Ann was never replaced, Ann made no new peer connection.
+  await Promise.all([waitForRemoteFrames(ann, 1), waitForRemoteFrames(ben, 1)]);
+  assert.equal(await ben.locator('figure[data-peer]').getAttribute('data-peer'), annTile);
+  await waitForRemoteCount(ben, 1);
+  assert.equal(await ann.evaluate(() => window.__e2ePeerConnections), 1);
+  // And signaling still works after the takeover: Ann mutes, Ben sees the badge.
+  await ann.getByRole('button', { name: 'Mute microphone' }).click();
+  await ben.locator('figure[data-peer] .badge', { hasText: 'muted' }).waitFor({ timeout: UI_TIMEOUT });
   await ann.context().close();
   await ben.context().close();
 });
