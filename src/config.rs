@@ -23,6 +23,33 @@ pub enum IceTransportPolicy {
     Relay,
 }
 
+/// The `tls` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain HTTP (behind a TLS-terminating proxy, or on localhost only).
+    Off,
+    /// HTTPS with a certificate generated once and kept in `data_dir/tls`.
+    SelfSigned,
+}
+
+/// How the server speaks HTTPS, resolved from `tls`, `tls_cert` and `tls_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Tls {
+    #[default]
+    Off,
+    /// Generate (once) and use `data_dir/tls/cert.pem` and `data_dir/tls/key.pem`.
+    SelfSigned,
+    /// A real certificate chain and its private key, both PEM.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+impl Tls {
+    pub fn enabled(&self) -> bool {
+        *self != Tls::Off
+    }
+}
+
 /// One entry of `RTCConfiguration.iceServers`, sent to browsers as is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
@@ -159,6 +186,16 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     pub turn_credential_ttl: Option<u64>,
+    /// `off`, or `self-signed` to serve HTTPS with a certificate generated once into
+    /// data_dir/tls; setting tls_cert and tls_key serves HTTPS with them instead [default: off]
+    #[arg(long, global = true, env = "CONFER_TLS", value_name = "MODE")]
+    pub tls: Option<TlsMode>,
+    /// Certificate chain (PEM) for HTTPS; needs tls_key [default: none]
+    #[arg(long, global = true, env = "CONFER_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of tls_cert [default: none]
+    #[arg(long, global = true, env = "CONFER_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The same settings as they appear in `confer.toml`.
@@ -191,6 +228,9 @@ struct FileConfig {
     turn_allowed_peers: Option<Vec<Cidr>>,
     turn_public_ip: Option<IpAddr>,
     turn_credential_ttl: Option<u64>,
+    tls: Option<TlsMode>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The resolved configuration the server runs with.
@@ -224,6 +264,7 @@ pub struct Config {
     pub turn_allowed_peers: Vec<Cidr>,
     pub turn_public_ip: Option<IpAddr>,
     pub turn_credential_ttl: Duration,
+    pub tls: Tls,
 }
 
 impl Default for Config {
@@ -255,6 +296,7 @@ impl Default for Config {
             turn_allowed_peers: Vec::new(),
             turn_public_ip: None,
             turn_credential_ttl: Duration::from_secs(86400),
+            tls: Tls::Off,
         }
     }
 }
@@ -281,6 +323,8 @@ pub enum ConfigError {
     TurnAllowedPeers(#[from] crate::turn::policy::CidrError),
     #[error("turn_secret and turn_realm must not be empty")]
     TurnEmpty,
+    #[error("{0}")]
+    Tls(&'static str),
     #[error("{0} must be at least {1}")]
     TooSmall(&'static str, u64),
 }
@@ -289,9 +333,11 @@ impl Config {
     /// Whether cookies must be `Secure`: the server is reached over HTTPS (directly, or
     /// through a TLS-terminating proxy named in `public_url`).
     pub fn secure_cookies(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
+        self.tls.enabled()
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
     }
 }
 
@@ -332,7 +378,13 @@ impl Config {
                 .collect::<Result<Vec<Cidr>, _>>()?,
             None => file.turn_allowed_peers.unwrap_or(d.turn_allowed_peers),
         };
+        let tls = resolve_tls(
+            args.tls.or(file.tls),
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        )?;
         let config = Config {
+            tls,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             data_dir: args
                 .data_dir
@@ -421,6 +473,29 @@ impl Config {
             }
         }
         Ok(config)
+    }
+}
+
+/// `tls_cert` and `tls_key` together mean HTTPS with them; `tls = self-signed` means a
+/// generated certificate; anything contradictory is an error rather than a guess.
+fn resolve_tls(
+    mode: Option<TlsMode>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<Tls, ConfigError> {
+    match (mode, cert, key) {
+        (None | Some(TlsMode::Off), None, None) => Ok(Tls::Off),
+        (Some(TlsMode::SelfSigned), None, None) => Ok(Tls::SelfSigned),
+        (None, Some(cert), Some(key)) => Ok(Tls::Files { cert, key }),
+        (Some(TlsMode::Off), Some(_), Some(_)) => Err(ConfigError::Tls(
+            "tls = off contradicts tls_cert and tls_key (unset tls, or the files)",
+        )),
+        (Some(TlsMode::SelfSigned), Some(_), Some(_)) => Err(ConfigError::Tls(
+            "tls = self-signed contradicts tls_cert and tls_key (choose one)",
+        )),
+        (_, Some(_), None) | (_, None, Some(_)) => Err(ConfigError::Tls(
+            "tls_cert and tls_key must be set together",
+        )),
     }
 }
 
@@ -563,6 +638,58 @@ mod tests {
         ] {
             assert!(Config::merge(&bad, FileConfig::default()).is_err());
         }
+    }
+
+    #[test]
+    fn tls_settings() {
+        let c = Config::merge(&ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.tls, Tls::Off);
+        assert!(!c.secure_cookies());
+
+        let file: FileConfig = toml::from_str("tls = \"self-signed\"\n").unwrap();
+        let c = Config::merge(&ServeArgs::default(), file.clone()).unwrap();
+        assert_eq!(c.tls, Tls::SelfSigned);
+        assert!(c.secure_cookies());
+
+        let args = ServeArgs {
+            tls: Some(TlsMode::Off),
+            ..ServeArgs::default()
+        };
+        assert_eq!(Config::merge(&args, file).unwrap().tls, Tls::Off);
+
+        let file: FileConfig =
+            toml::from_str("tls_cert = \"/etc/c.pem\"\ntls_key = \"/etc/k.pem\"\n").unwrap();
+        let c = Config::merge(&ServeArgs::default(), file.clone()).unwrap();
+        assert_eq!(
+            c.tls,
+            Tls::Files {
+                cert: "/etc/c.pem".into(),
+                key: "/etc/k.pem".into()
+            }
+        );
+        assert!(c.secure_cookies());
+        let args = ServeArgs {
+            tls_key: Some("/flag/k.pem".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            Config::merge(&args, file).unwrap().tls,
+            Tls::Files {
+                cert: "/etc/c.pem".into(),
+                key: "/flag/k.pem".into()
+            }
+        );
+
+        for bad in [
+            "tls_cert = \"c.pem\"\n",
+            "tls_key = \"k.pem\"\n",
+            "tls = \"self-signed\"\ntls_cert = \"c\"\ntls_key = \"k\"\n",
+            "tls = \"off\"\ntls_cert = \"c\"\ntls_key = \"k\"\n",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(Config::merge(&ServeArgs::default(), file).is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<FileConfig>("tls = \"on\"\n").is_err());
     }
 
     #[test]

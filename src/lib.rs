@@ -6,6 +6,7 @@ pub mod http;
 pub mod mail;
 pub mod signaling;
 pub mod store;
+pub mod tls;
 pub mod turn;
 
 use std::net::SocketAddr;
@@ -31,6 +32,8 @@ pub struct Server {
     pub turn_addr: Option<SocketAddr>,
     /// The embedded STUN/TURN server; it stops when this is dropped.
     pub turn: Option<Arc<turn::TurnServer>>,
+    /// SHA-256 fingerprint of the certificate when serving HTTPS; `None` for plain HTTP.
+    pub tls_fingerprint: Option<String>,
 }
 
 impl Server {
@@ -43,7 +46,35 @@ impl Server {
         } else {
             self.addr.ip().to_string()
         };
-        format!("http://{ip}:{}/", self.addr.port())
+        format!("{}://{ip}:{}/", self.scheme(), self.addr.port())
+    }
+
+    /// `https` under TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_fingerprint.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// URLs on this machine's non-loopback addresses (for phones on the same network), when
+    /// listening on all addresses.
+    pub fn lan_urls(&self) -> Vec<String> {
+        if !self.addr.ip().is_unspecified() {
+            return Vec::new();
+        }
+        tls::lan_addresses()
+            .into_iter()
+            .filter(|ip| self.addr.is_ipv6() || ip.is_ipv4())
+            .map(|ip| {
+                let host = match ip {
+                    std::net::IpAddr::V4(v4) => v4.to_string(),
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                };
+                format!("{}://{host}:{}/", self.scheme(), self.addr.port())
+            })
+            .collect()
     }
 }
 
@@ -64,6 +95,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         tracing::info!(
             "no smtp_url set: account emails are logged and written to {}",
             dir.display()
+        );
+    }
+    tls::install_crypto_provider();
+    let tls = tls::load(&config.tls, &config.data_dir).await?;
+    if let Some(loaded) = &tls {
+        tracing::info!(
+            "HTTPS with {} ({}), SHA-256 fingerprint {}",
+            loaded.cert_path.display(),
+            if loaded.generated {
+                "self-signed, generated now"
+            } else {
+                "loaded"
+            },
+            loaded.fingerprint
         );
     }
     let listener = TcpListener::bind(config.listen)
@@ -90,7 +135,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         connections,
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let tls_fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
+    let task = match tls {
+        None => tokio::spawn(async move { axum::serve(listener, app).await }),
+        Some(loaded) => {
+            let server = axum_server::from_tcp_rustls(listener.into_std()?, loaded.config)?;
+            tokio::spawn(async move { server.serve(app).await })
+        }
+    };
     Ok(Server {
         addr,
         hub,
@@ -99,6 +151,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         task,
         turn_addr: turn.as_ref().map(|t| t.addr),
         turn,
+        tls_fingerprint,
     })
 }
 

@@ -27,6 +27,8 @@ enum Command {
     Serve,
     /// Create or update the database schema, then exit.
     Migrate,
+    /// (Re)generate the self-signed HTTPS certificate in data_dir/tls, print its fingerprint.
+    GenCert,
     /// Manage accounts in the configured database.
     User {
         #[command(subcommand)]
@@ -71,6 +73,17 @@ fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }),
+        Some(Command::GenCert) => {
+            confer::tls::install_crypto_provider();
+            let fingerprint = confer::tls::generate_self_signed(&config.data_dir)?;
+            let (cert, key) = confer::tls::self_signed_paths(&config.data_dir);
+            println!(
+                "wrote {} and {}\nSHA-256 fingerprint: {fingerprint}\n(used when tls = self-signed; restart a running server)",
+                cert.display(),
+                key.display()
+            );
+            Ok(())
+        }
         Some(Command::User { action }) => runtime.block_on(user_command(action, &config)),
     }
 }
@@ -82,6 +95,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         server.local_url(),
         server.addr
     );
+    for url in server.lan_urls() {
+        println!("  on this network: {url}");
+    }
+    if let Some(fingerprint) = &server.tls_fingerprint {
+        println!("  certificate SHA-256 fingerprint: {fingerprint}");
+        println!(
+            "  (a self-signed certificate: check this fingerprint in the browser's warning before accepting it)"
+        );
+    }
     tokio::select! {
         result = server.task => result.context("server task failed")??,
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),

@@ -43,3 +43,40 @@ async fn cross_origin_websocket_upgrades_are_refused() {
         .insert("Origin", HeaderValue::from_str(&origin).unwrap());
     assert!(tokio_tungstenite::connect_async(same).await.is_ok());
 }
+
+#[tokio::test]
+async fn security_headers_on_pages_without_hsts_over_plain_http() {
+    let server = TestServer::start().await;
+    let response = server.request("GET", "/", None, None, &[]).await;
+    assert_eq!(response.status, 200);
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let csp = header("content-security-policy").expect("CSP");
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self';",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "media-src 'self' blob: mediastream:",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"));
+    assert!(
+        header("permissions-policy")
+            .unwrap()
+            .contains("camera=(self)")
+    );
+    assert_eq!(
+        header("cross-origin-opener-policy").as_deref(),
+        Some("same-origin")
+    );
+    assert_eq!(header("strict-transport-security"), None);
+}

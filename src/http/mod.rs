@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod assets;
 pub mod conn_limit;
 pub mod fallback;
+pub mod headers;
 pub mod origin;
 pub mod ws;
 
@@ -102,5 +103,10 @@ pub fn router(state: AppState) -> Router {
     ] {
         app = app.route(page, get(assets::index));
     }
-    app.fallback(get(assets::file)).with_state(state)
+    let security = headers::SecurityHeaders {
+        hsts: state.config.tls.enabled(),
+    };
+    app.fallback(get(assets::file))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(security, headers::add))
 }
