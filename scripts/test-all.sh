@@ -98,6 +98,13 @@ cargo clippy --all-targets -- -D warnings
 step "Rust unit and integration tests"
 cargo test --all-targets
 
+step "Benchmark smoke runs (tiny N, debug build; they print figures, assert nothing about timing)"
+cargo build --bin confer --bin confer-bench
+target/debug/confer-bench --clients 20 --mode burst --duration 60
+target/debug/confer-bench --clients 20 --mode paced --rate 50 --duration 60
+target/debug/confer-bench --clients 20 --mode idle --hold 2 --duration 60 --json
+bench/startup.sh --bin target/debug/confer --runs 2
+
 step "Browser tests (Chromium, in a private network namespace with loopback only)"
 cargo build --bin confer
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
