@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -137,7 +138,16 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let tls_fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
     let task = match tls {
-        None => tokio::spawn(async move { axum::serve(listener, app).await }),
+        None => {
+            // Signaling frames are small and latency-bound: without TCP_NODELAY, Nagle's
+            // algorithm meeting delayed ACKs held each relayed frame for ~40 ms.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        }
         Some(loaded) => {
             let server = axum_server::from_tcp_rustls(listener.into_std()?, loaded.config)?;
             tokio::spawn(async move { server.serve(app).await })
