@@ -41,10 +41,6 @@ impl ConnectionLimiter {
             limiter: self.clone(),
         })
     }
-
-    pub fn open_from(&self, ip: IpAddr) -> usize {
-        self.lock().get(&ip).copied().unwrap_or(0)
-    }
 }
 
 impl Drop for ConnectionSlot {

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::conn_limit::ConnectionSlot;
-use super::ws::MAX_FRAME_BYTES;
+use super::ws::{MAX_FRAME_BYTES, ResumeQuery};
 use crate::auth::token;
 use crate::signaling::SignedIn;
 use crate::signaling::resume::{Attached, Detached, HandoverRequest, Resumable};
@@ -44,14 +44,6 @@ pub struct FallbackSessions {
 impl FallbackSessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<String>>> {
         self.inboxes.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -95,17 +87,11 @@ impl Drop for StreamState {
     }
 }
 
-#[derive(Deserialize)]
-pub struct EventsQuery {
-    /// The token from the last `welcome`, to continue that session.
-    resume: Option<String>,
-}
-
 pub async fn events(
     State(app): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
+    Query(query): Query<ResumeQuery>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
 ) -> Response {
     let Some(slot) = app.connections.acquire(client.ip()) else {

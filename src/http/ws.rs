@@ -27,17 +27,18 @@ pub mod close_code {
     pub const RESUMED_ELSEWHERE: u16 = 4000;
 }
 
+/// The query both signaling transports accept.
 #[derive(Deserialize)]
-pub struct ConnectQuery {
+pub struct ResumeQuery {
     /// The token from the last `welcome`, to continue that session.
-    resume: Option<String>,
+    pub resume: Option<String>,
 }
 
 pub async fn upgrade(
     State(app): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(query): Query<ConnectQuery>,
+    Query(query): Query<ResumeQuery>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
