@@ -137,10 +137,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let tls_fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
+    // Signaling frames are small and latency-bound: without TCP_NODELAY, Nagle's algorithm
+    // meeting delayed ACKs held each relayed frame for ~40 ms. Both listeners set it.
     let task = match tls {
         None => {
-            // Signaling frames are small and latency-bound: without TCP_NODELAY, Nagle's
-            // algorithm meeting delayed ACKs held each relayed frame for ~40 ms.
             let listener = listener.tap_io(|tcp| {
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
@@ -149,7 +149,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             tokio::spawn(async move { axum::serve(listener, app).await })
         }
         Some(loaded) => {
-            let server = axum_server::from_tcp_rustls(listener.into_std()?, loaded.config)?;
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(loaded.config)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
             tokio::spawn(async move { server.serve(app).await })
         }
     };
