@@ -3,8 +3,9 @@
 // The rest of the client only sees an event emitter:
 //   on('connected', ({welcome, reconnected, resumed}) => …)   after every `welcome`
 //   on('disconnected', () => …)                       the connection closed; a retry is scheduled
+//   on('dropped', msgs => …)                          kept messages a new session cannot take
 //   on(<server message type>, msg => …)               every message the server sends
-// and `send(msg)`, which returns false when there is no open connection.
+// and `send(msg)`, which returns false when the message is neither sent nor kept for later.
 //
 // Two transports carry the same protocol (docs/protocol.md): a WebSocket on /ws, and, where
 // a proxy blocks WebSockets, server-sent events from /signal/events with POSTs to
@@ -16,11 +17,19 @@
 // resumption). After a drop the client reconnects with the token of the LAST welcome
 // (`/ws?resume=…`, or `/signal/events?resume=…`); a `welcome` with `resumed: true` and the same
 // `id` means the server kept the session, rooms and calls: nothing needs to be redone.
+//
+// Sending while disconnected: once a session that the server may resume exists, `send` keeps
+// what it cannot send now (at most MAX_QUEUED messages, never `ping`) and returns true. After
+// a `welcome` with `resumed: true` the kept messages go out first, in order, before anything
+// else; after a new session (`resumed: false`) they are dropped — the owner rejoins anyway —
+// and `on('dropped', msgs => …)` reports them. A message handed to a socket that is already
+// dead without knowing it (half-open) is lost; the queue cannot know about it.
 
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 const WELCOME_TIMEOUT_MS = 5_000;
 const WS_FAILURES_BEFORE_FALLBACK = 2;
+const MAX_QUEUED = 500;
 
 export function defaultSignalingUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -130,6 +139,7 @@ export class Signaling {
     this.wsFailures = 0;
     this.id = null;
     this.resumeToken = null;
+    this.queue = [];
   }
 
   on(type, fn) {
@@ -215,6 +225,19 @@ export class Signaling {
       const resumed = reconnected && msg.resumed === true && this.id !== null && msg.id === this.id;
       this.id = msg.id;
       this.resumeToken = typeof msg.resume === 'string' && msg.resume ? msg.resume : null;
+      const queued = this.queue;
+      this.queue = [];
+      if (resumed) {
+        // The same session: what was said meanwhile goes out now, before anything newer.
+        for (let i = 0; i < queued.length; i += 1) {
+          if (!transport.send(JSON.stringify(queued[i]))) {
+            this.queue = queued.slice(i);
+            break;
+          }
+        }
+      } else if (queued.length) {
+        this.emit('dropped', queued);
+      }
       this.emit('welcome', msg);
       this.emit('connected', { welcome: msg, reconnected, resumed });
       return;
@@ -261,9 +284,22 @@ export class Signaling {
     }, delay);
   }
 
+  /**
+   * Sends `msg` now, or keeps it for a resumed session (see the top of this file). False when
+   * it is neither sent nor kept.
+   */
   send(msg) {
-    if (!this.transport || !this.connected) return false;
-    return this.transport.send(JSON.stringify(msg));
+    if (this.transport && this.connected && this.queue.length === 0
+      && this.transport.send(JSON.stringify(msg))) return true;
+    return this.enqueue(msg);
+  }
+
+  enqueue(msg) {
+    // Only a session the server may resume can still take the message later.
+    if (this.stopped || !this.everConnected || !this.resumeToken) return false;
+    if (msg.type === 'ping' || this.queue.length >= MAX_QUEUED) return false;
+    this.queue.push(msg);
+    return true;
   }
 
   close() {
@@ -274,6 +310,7 @@ export class Signaling {
     const transport = this.transport;
     this.transport = null;
     this.connected = false;
+    this.queue = [];
     if (transport) transport.close();
   }
 }
