@@ -803,14 +803,15 @@ document.addEventListener('keydown', (e) => {
   e.preventDefault();
 });
 
-// Every 2 s: connection quality per peer, and who is speaking (the loudest remote audio
-// above a threshold, kept for a moment so the highlight does not flicker).
+// Every 2 s: connection quality per peer, and who is speaking: the loudest audio above a
+// threshold — someone else's, or our own microphone's (the self tile) while it is not muted.
 const STATS_MS = 2_000;
 const SPEAKING_LEVEL = 0.05;
 setInterval(async () => {
   if (state.screen !== 'call' || !state.callView) return;
   let loudest = null;
   let level = SPEAKING_LEVEL;
+  let ownLevel = 0;
   for (const [id, peer] of state.peers) {
     if (peer.closed) continue;
     try {
@@ -818,10 +819,12 @@ setInterval(async () => {
       peer.lastStats = s;
       state.callView?.setPeerStats(id, quality(s), s);
       if (s.audioLevel > level) { level = s.audioLevel; loudest = id; }
+      ownLevel = Math.max(ownLevel, s.localAudioLevel);
     } catch {
       // the connection closed meanwhile
     }
   }
+  if (mediaState().audio && ownLevel > level) loudest = 'self';
   state.callView?.setActiveSpeaker(loudest);
 }, STATS_MS);
 
@@ -1000,6 +1003,13 @@ sig.on('connected', ({ welcome, reconnected, resumed }) => {
   } else if (state.joining) {
     send({ type: 'join', room: state.room, name: state.selfName });
   }
+});
+
+// Said while the connection was down, and the server could not resume the session: the
+// rejoin redoes the rest, but chat messages are gone — say so rather than let them look sent.
+sig.on('dropped', (msgs) => {
+  const chats = msgs.filter((m) => m.type === 'chat').length;
+  if (chats) showNotice(chats === 1 ? 'A message sent while offline was lost' : `${chats} messages sent while offline were lost`, 'error');
 });
 
 sig.on('disconnected', () => {

@@ -1,5 +1,6 @@
 // Connection quality from RTCPeerConnection.getStats(): round-trip time, packet loss and
-// bitrate per peer, and the audio level for the active speaker. No UI in here.
+// bitrate per peer, and the audio levels (theirs and our own microphone's) for the active
+// speaker. No UI in here.
 
 /** Reads one sample; pass the previous sample of the same connection to get rates. */
 export async function sample(pc, previous) {
@@ -11,6 +12,7 @@ export async function sample(pc, previous) {
   let lost = 0;
   let received = 0;
   let audioLevel = 0;
+  let localAudioLevel = 0;
   let pairId = null;
   report.forEach((r) => {
     if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
@@ -25,9 +27,12 @@ export async function sample(pc, previous) {
       if (r.kind === 'audio' && typeof r.audioLevel === 'number') audioLevel = Math.max(audioLevel, r.audioLevel);
     } else if (r.type === 'outbound-rtp') {
       bytesOut += r.bytesSent || 0;
+    } else if (r.type === 'media-source' && r.kind === 'audio' && typeof r.audioLevel === 'number') {
+      // Our microphone as the browser captures it (before the track's `enabled` silences it).
+      localAudioLevel = Math.max(localAudioLevel, r.audioLevel);
     }
   });
-  const s = { at: now, rtt, bytesIn, bytesOut, lost, received, audioLevel, kbpsIn: null, kbpsOut: null, loss: null };
+  const s = { at: now, rtt, bytesIn, bytesOut, lost, received, audioLevel, localAudioLevel, kbpsIn: null, kbpsOut: null, loss: null };
   if (previous) {
     const dt = (now - previous.at) / 1000;
     if (dt > 0) {

@@ -162,6 +162,8 @@ export class CallView {
       this.grid.dataset.count = String(this.tiles.size);
     }
     tile.cap.textContent = owner === 'self' ? 'Your screen' : `${name}'s screen`;
+    // A shared screen may carry sound (a tab's audio): through the chosen speaker too.
+    if (owner !== 'self' && this.sinkId && tile.video.sinkId !== this.sinkId) tile.video.setSinkId?.(this.sinkId).catch(() => {});
     playStream(tile.video, stream, owner === 'self' ? undefined : () => this.onNeedsGesture());
   }
 
@@ -210,7 +212,7 @@ export class CallView {
     tile.details.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]));
   }
 
-  /** Highlights the person speaking (or nobody: null). */
+  /** Highlights the person speaking: a peer id, 'self' for our own tile, or null for nobody. */
   setActiveSpeaker(id) {
     for (const [key, tile] of this.tiles) tile.figure.classList.toggle('speaking', key === id);
   }
@@ -276,6 +278,7 @@ export class CallView {
       const figure = h('figure', { className: self ? 'tile self' : 'tile' }, video,
         h('div', { className: 'badges' }, badge, camBadge), tools, quality, details, cap);
       if (!self) figure.dataset.peer = id;
+      if (!self && this.sinkId) video.setSinkId?.(this.sinkId).catch(() => {});
       tile = { figure, video, cap, badge, camBadge, quality, details };
       this.tiles.set(id, tile);
       if (self) this.grid.prepend(figure);
@@ -299,11 +302,11 @@ export class CallView {
     playStream(tile.video, stream, () => this.onNeedsGesture());
   }
 
-  /** Plays every other person through the chosen speaker. */
+  /** Plays every other person (camera and screen tiles, and those who come later) through the chosen speaker. */
   setSinkId(id) {
     this.sinkId = id;
     for (const [key, tile] of this.tiles) {
-      if (key !== 'self' && tile.video.setSinkId) tile.video.setSinkId(id).catch((e) => console.warn('speaker', e));
+      if (key !== 'self' && key !== 'screen:self' && tile.video.setSinkId) tile.video.setSinkId(id).catch((e) => console.warn('speaker', e));
     }
   }
 
