@@ -793,6 +793,13 @@ function leaveCurrent({ quiet = false } = {}) {
 // Keyboard shortcuts in a call (listed in the call view's help text): m = microphone,
 // v = camera. Not while typing, and not with modifier keys (those belong to the browser).
 document.addEventListener('keydown', (e) => {
+  // Escape leaves a tile's full screen. Browsers with their own window handle it before the
+  // page sees the key; where none does (headless Chromium, some embedded web views) the key
+  // reaches us with the tile still filling the screen.
+  if (e.key === 'Escape' && document.fullscreenElement && state.screen === 'call') {
+    document.exitFullscreen().catch(() => {});
+    return;
+  }
   if (state.screen !== 'call' || !state.callView || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
   const t = e.target;
   if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
