@@ -235,9 +235,14 @@ test('connection quality, shortcuts, tab title and room link', { timeout: 90_000
   assert.match(await details.textContent(), /Round trip\d+ ms.*Receiving\d+ kbit\/s/);
   assert.ok(Number((await details.textContent()).match(/Receiving(\d+)/)[1]) > 50, 'receiving real media');
 
-  // Ben's fake microphone beeps: his tile lights up as the active speaker at some point.
+  // Ben's fake microphone beeps: his tile lights up as the active speaker. (Ann's beeps just
+  // as loud and her own tile takes part too, so she is muted meanwhile to make Ben the
+  // loudest; tiles.test.mjs checks her own tile.)
+  await ann.getByRole('button', { name: 'Mute microphone' }).click();
   await ann.locator('figure[data-peer].speaking').waitFor({ timeout: UI_TIMEOUT });
   assert.equal(await ann.locator('figure.self.speaking').count(), 0);
+  await ann.getByRole('button', { name: 'Unmute microphone' }).click();
+  await waitBadge(ben, 'muted', false, UI_TIMEOUT);
 
   // Keyboard: m and v, not while typing.
   await ann.locator('body').click({ position: { x: 5, y: 5 } });
