@@ -62,48 +62,46 @@ impl Default for ServeSettings {
 
 /// Serve `router` on `listener` until `shutdown` is cancelled and the connections in flight
 /// have finished. Handlers see the client's address as `ConnectInfo<SocketAddr>`.
-pub fn serve(
+pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: ServeSettings,
     shutdown: CancellationToken,
-) -> impl Future<Output = io::Result<()>> + Send + 'static {
-    async move {
-        let connections = TaskTracker::new();
-        loop {
-            let accepted = tokio::select! {
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => accepted,
-            };
-            let (tcp, peer) = match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    if !is_per_connection(&e) {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    continue;
+) -> io::Result<()> {
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                if !is_per_connection(&e) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            };
-            // Signaling frames are small and latency-bound: without TCP_NODELAY, Nagle's
-            // algorithm meeting delayed ACKs held each relayed frame for ~40 ms.
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                continue;
             }
-            connections.spawn(connection(
-                tcp,
-                peer,
-                router.clone(),
-                settings.clone(),
-                shutdown.clone(),
-            ));
+        };
+        // Signaling frames are small and latency-bound: without TCP_NODELAY, Nagle's
+        // algorithm meeting delayed ACKs held each relayed frame for ~40 ms.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        drop(listener);
-        connections.close();
-        connections.wait().await;
-        Ok(())
+        connections.spawn(connection(
+            tcp,
+            peer,
+            router.clone(),
+            settings.clone(),
+            shutdown.clone(),
+        ));
     }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
 }
 
 /// Accept errors that concern one connection only (the next accept may well succeed).
