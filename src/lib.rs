@@ -32,7 +32,8 @@ pub struct Server {
     pub turn_addr: Option<SocketAddr>,
     /// The embedded STUN/TURN server; it stops when this is dropped.
     pub turn: Option<Arc<turn::TurnServer>>,
-    /// SHA-256 fingerprint of the certificate when serving HTTPS; `None` for plain HTTP.
+    /// SHA-256 fingerprint of the certificate served at start (HTTPS); `None` for plain HTTP.
+    /// After a SIGHUP reload, `tls` has the current one.
     pub tls_fingerprint: Option<String>,
     /// The certificate being served, when serving HTTPS (`reload()` swaps it).
     pub tls: Option<Arc<tls::CertStore>>,
