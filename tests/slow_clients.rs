@@ -185,3 +185,18 @@ async fn shutdown_stops_accepting_and_lets_requests_finish() {
     // Nobody new gets in.
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_comes_is_cut_off() {
+    let server = TestServer::start_with(|c| {
+        c.header_read_timeout = Duration::from_secs(1);
+        c.tls = confer::config::Tls::SelfSigned;
+    })
+    .await;
+    // Connected, half a ClientHello record header, then nothing.
+    let mut stalled = TcpStream::connect(server.addr()).await.unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let mut silent = TcpStream::connect(server.addr()).await.unwrap();
+    read_until_closed(&mut stalled).await;
+    read_until_closed(&mut silent).await;
+}
