@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite of Confer, installing what is missing first:
-#   formatting and lints, Rust unit and integration tests (SQLite and PostgreSQL), browser
-#   tests in Chromium.
+#   formatting and lints, Rust unit and integration tests (SQLite and PostgreSQL), 30 s of
+#   fuzzing per fuzz target, browser tests in Chromium.
 # Works on a fresh Debian machine with only the Rust toolchain. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,6 +97,20 @@ cargo clippy --all-targets -- -D warnings
 
 step "Rust unit and integration tests"
 cargo test --all-targets
+
+step "Fuzzing: each target for 30 s, starting from the committed corpus (a crash fails)"
+# cargo-fuzz wants nightly-only flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+for target in signaling_decode stun_decode; do
+    # New inputs go to a scratch directory (the first one named): the committed corpus is
+    # only read, so the working tree stays clean. Findings land in fuzz/artifacts/<target>/.
+    scratch=$(mktemp -d)
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" --fuzz-dir . "$scratch" "corpus/$target" -- \
+        -max_total_time=30 -timeout=10 -print_final_stats=1)
+    rm -rf "$scratch"
+done
 
 step "Benchmark smoke runs (tiny N, debug build; they print figures, assert nothing about timing)"
 cargo build --bin confer --bin confer-bench

@@ -143,6 +143,24 @@ pub struct ServeArgs {
     /// Seconds of silence (not even a pong) after which a client is dropped; checked at each ping, so a vanished client is noticed within idle_timeout + ping_interval [default: 20]
     #[arg(long, global = true, env = "CONFER_IDLE_TIMEOUT", value_name = "SECS")]
     pub idle_timeout: Option<u64>,
+    /// Seconds a connection has to send a request's line and headers (also the TLS handshake,
+    /// and the wait for the next request on a kept-alive connection) before it is closed [default: 10]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_HEADER_READ_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub header_read_timeout: Option<u64>,
+    /// Seconds a request body may pause, or a response wait for the client to read it, before
+    /// the connection is closed [default: 30]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_SLOW_CLIENT_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub slow_client_timeout: Option<u64>,
     /// Address of the embedded STUN/TURN server (UDP and TCP), or `off` [default: 0.0.0.0:3478]
     #[arg(
         long,
@@ -215,6 +233,8 @@ struct FileConfig {
     ring_timeout: Option<u64>,
     ping_interval: Option<u64>,
     idle_timeout: Option<u64>,
+    header_read_timeout: Option<u64>,
+    slow_client_timeout: Option<u64>,
     resume_grace: Option<u64>,
     message_rate: Option<u32>,
     message_burst: Option<u32>,
@@ -249,6 +269,8 @@ pub struct Config {
     pub ring_timeout: Duration,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub slow_client_timeout: Duration,
     pub resume_grace: Duration,
     pub message_rate: u32,
     pub message_burst: u32,
@@ -283,6 +305,8 @@ impl Default for Config {
             ring_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(20),
+            header_read_timeout: Duration::from_secs(10),
+            slow_client_timeout: Duration::from_secs(30),
             resume_grace: Duration::from_secs(30),
             message_rate: 50,
             message_burst: 200,
@@ -416,6 +440,16 @@ impl Config {
             ring_timeout: secs(args.ring_timeout, file.ring_timeout, d.ring_timeout),
             ping_interval: secs(args.ping_interval, file.ping_interval, d.ping_interval),
             idle_timeout: secs(args.idle_timeout, file.idle_timeout, d.idle_timeout),
+            header_read_timeout: secs(
+                args.header_read_timeout,
+                file.header_read_timeout,
+                d.header_read_timeout,
+            ),
+            slow_client_timeout: secs(
+                args.slow_client_timeout,
+                file.slow_client_timeout,
+                d.slow_client_timeout,
+            ),
             resume_grace: secs(args.resume_grace, file.resume_grace, d.resume_grace),
             message_rate: args
                 .message_rate
@@ -466,6 +500,8 @@ impl Config {
             ("ring_timeout", config.ring_timeout),
             ("ping_interval", config.ping_interval),
             ("idle_timeout", config.idle_timeout),
+            ("header_read_timeout", config.header_read_timeout),
+            ("slow_client_timeout", config.slow_client_timeout),
             ("turn_credential_ttl", config.turn_credential_ttl),
         ] {
             if value.is_zero() {
@@ -690,6 +726,37 @@ mod tests {
             assert!(Config::merge(&ServeArgs::default(), file).is_err(), "{bad}");
         }
         assert!(toml::from_str::<FileConfig>("tls = \"on\"\n").is_err());
+    }
+
+    #[test]
+    fn http_timeouts_layer_like_the_others() {
+        let c = Config::merge(&ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.slow_client_timeout, Duration::from_secs(30));
+        let file: FileConfig =
+            toml::from_str("header_read_timeout = 5\nslow_client_timeout = 60\n").unwrap();
+        let c = Config::merge(&ServeArgs::default(), file.clone()).unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.slow_client_timeout, Duration::from_secs(60));
+        let args = ServeArgs {
+            header_read_timeout: Some(3),
+            ..ServeArgs::default()
+        };
+        let c = Config::merge(&args, file).unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.slow_client_timeout, Duration::from_secs(60));
+        for bad in [
+            ServeArgs {
+                header_read_timeout: Some(0),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                slow_client_timeout: Some(0),
+                ..ServeArgs::default()
+            },
+        ] {
+            assert!(Config::merge(&bad, FileConfig::default()).is_err());
+        }
     }
 
     #[test]

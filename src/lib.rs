@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -33,8 +32,13 @@ pub struct Server {
     pub turn_addr: Option<SocketAddr>,
     /// The embedded STUN/TURN server; it stops when this is dropped.
     pub turn: Option<Arc<turn::TurnServer>>,
-    /// SHA-256 fingerprint of the certificate when serving HTTPS; `None` for plain HTTP.
+    /// SHA-256 fingerprint of the certificate served at start (HTTPS); `None` for plain HTTP.
+    /// After a SIGHUP reload, `tls` has the current one.
     pub tls_fingerprint: Option<String>,
+    /// The certificate being served, when serving HTTPS (`reload()` swaps it).
+    pub tls: Option<Arc<tls::CertStore>>,
+    /// Cancel to stop accepting; `task` ends once the requests in flight are done.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Server {
@@ -135,26 +139,24 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         resumable: resumable.clone(),
         connections,
     };
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let tls_fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
-    // Signaling frames are small and latency-bound: without TCP_NODELAY, Nagle's algorithm
-    // meeting delayed ACKs held each relayed frame for ~40 ms. Both listeners set it.
-    let task = match tls {
-        None => {
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                }
-            });
-            tokio::spawn(async move { axum::serve(listener, app).await })
-        }
-        Some(loaded) => {
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(loaded.config)
-                .acceptor(axum_server::accept::NoDelayAcceptor::new());
-            let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
-            tokio::spawn(async move { server.serve(app).await })
-        }
+    if let Some(loaded) = &tls {
+        tls::reload_on_sighup(loaded.config.clone())?;
+    }
+    let serve_settings = http::serve::ServeSettings {
+        header_read_timeout: state.config.header_read_timeout,
+        slow_client_timeout: state.config.slow_client_timeout,
+        tls: tls.as_ref().map(|t| t.config.clone()),
     };
+    let app = http::router(state);
+    let tls_fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    // TCP_NODELAY, timeouts and TLS: see src/http/serve.rs.
+    let task = tokio::spawn(http::serve::serve(
+        listener,
+        app,
+        serve_settings,
+        shutdown.clone(),
+    ));
     Ok(Server {
         addr,
         hub,
@@ -164,6 +166,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         turn_addr: turn.as_ref().map(|t| t.addr),
         turn,
         tls_fingerprint,
+        tls: tls.map(|t| t.config),
+        shutdown,
     })
 }
 

@@ -3,9 +3,12 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
-use axum_server::tls_rustls::RustlsConfig;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 use crate::config::Tls;
@@ -23,9 +26,148 @@ pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("cert.pem"), dir.join("key.pem"))
 }
 
+/// Why a certificate and key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} holds no PEM certificate")]
+    NoCertificate(PathBuf),
+    #[error("{0} holds no PEM private key")]
+    NoKey(PathBuf),
+    #[error("the certificate in {cert} does not go with the key in {key}: {source}")]
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        source: rustls::Error,
+    },
+}
+
+/// The TLS configuration in use: the certificate it serves can be swapped while the server
+/// runs (`reload`); each new connection takes the current one.
+#[derive(Debug)]
+pub struct CertStore {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<(Arc<ServerConfig>, String)>,
+}
+
+impl CertStore {
+    /// Read `cert` and `key` (PEM) and build the server configuration.
+    pub fn open(cert: &Path, key: &Path) -> Result<CertStore, CertError> {
+        let current = server_config(cert, key)?;
+        Ok(CertStore {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            current: RwLock::new(current),
+        })
+    }
+
+    /// The configuration for the next handshake.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        match self.current.read() {
+            Ok(guard) => guard.0.clone(),
+            Err(poisoned) => poisoned.into_inner().0.clone(),
+        }
+    }
+
+    /// SHA-256 fingerprint of the certificate being served.
+    pub fn fingerprint(&self) -> String {
+        match self.current.read() {
+            Ok(guard) => guard.1.clone(),
+            Err(poisoned) => poisoned.into_inner().1.clone(),
+        }
+    }
+
+    /// Read the files again and serve what they hold now to new connections (connections
+    /// already up keep theirs). On error the old certificate stays. Returns the new fingerprint.
+    pub fn reload(&self) -> Result<String, CertError> {
+        let fresh = server_config(&self.cert, &self.key)?;
+        let fingerprint = fresh.1.clone();
+        match self.current.write() {
+            Ok(mut guard) => *guard = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(fingerprint)
+    }
+
+    pub fn cert_path(&self) -> &Path {
+        &self.cert
+    }
+}
+
+/// On every SIGHUP, read the certificate and key again (renewed by certbot, say) and serve
+/// the new ones to new connections; a bad pair is logged and the old one kept. Unix only.
+pub fn reload_on_sighup(store: Arc<CertStore>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match store.reload() {
+                    Ok(fingerprint) => tracing::info!(
+                        "SIGHUP: reloaded {}, SHA-256 fingerprint {fingerprint}",
+                        store.cert_path().display()
+                    ),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "SIGHUP: cannot reload the certificate; still serving the previous one"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = store;
+    Ok(())
+}
+
+/// A rustls server configuration (ring, HTTP/1.1 only) from PEM files, with the leaf's
+/// fingerprint.
+fn server_config(cert: &Path, key: &Path) -> Result<(Arc<ServerConfig>, String), CertError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| CertError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let chain = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| CertError::NoCertificate(cert.to_owned()))?;
+    let Some(leaf) = chain.first() else {
+        return Err(CertError::NoCertificate(cert.to_owned()));
+    };
+    let fingerprint = fingerprint(leaf);
+    let private =
+        PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|_| CertError::NoKey(key.to_owned()))?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|source| CertError::Mismatch {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+                source,
+            })?
+            .with_no_client_auth()
+            .with_single_cert(chain, private)
+            .map_err(|source| CertError::Mismatch {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+                source,
+            })?;
+    // The server speaks HTTP/1.1 only (src/http/serve.rs): WebSockets need it, and its
+    // header-read timeout is what keeps slow clients from holding connections.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(config), fingerprint))
+}
+
 /// The certificate the server will use, ready to serve.
 pub struct Loaded {
-    pub config: RustlsConfig,
+    pub config: Arc<CertStore>,
     pub cert_path: PathBuf,
     /// SHA-256 of the leaf certificate's DER, as colon-separated hex.
     pub fingerprint: String,
@@ -49,20 +191,16 @@ pub async fn load(tls: &Tls, data_dir: &Path) -> anyhow::Result<Option<Loaded>> 
             (cert, key, generated)
         }
     };
-    let pem = std::fs::read(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
-    let fingerprint = fingerprint_of_pem(&pem)
-        .with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
-    let config = RustlsConfig::from_pem_file(&cert, &key)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot use certificate {} with key {}",
-                cert.display(),
-                key.display()
-            )
-        })?;
+    let config = CertStore::open(&cert, &key).with_context(|| {
+        format!(
+            "cannot use certificate {} with key {}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    let fingerprint = config.fingerprint();
     Ok(Some(Loaded {
-        config,
+        config: Arc::new(config),
         cert_path: cert,
         fingerprint,
         generated,
@@ -124,8 +262,6 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// Fingerprint of the first certificate in a PEM file.
 pub fn fingerprint_of_pem(pem: &[u8]) -> Option<String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
     Some(fingerprint(&der))
 }

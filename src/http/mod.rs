@@ -6,6 +6,7 @@ pub mod conn_limit;
 pub mod fallback;
 pub mod headers;
 pub mod origin;
+pub mod serve;
 pub mod ws;
 
 use std::sync::Arc;

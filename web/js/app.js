@@ -40,6 +40,10 @@ const state = {
   incoming: null, // {call, from, close}
   mode: null, // null | 'room' | 'call'
   room: null,
+  roomPassword: '', // what we gave (or set) to get into the room; sent again on a rejoin
+  roomHost: null, // the id of the room's host, from joined / room_state
+  roomLocked: false,
+  selfId: null,
   selfName: null,
   joining: false,
   activeCall: null, // {call, peer}
@@ -644,8 +648,8 @@ function showPrejoin(room) {
     return;
   }
   const ui = renderPrejoin(root, { room, name: state.name || state.user?.username || '' }, {
-    onJoin: (name) => joinRoom(name),
-    onJoinWithScreen: (name) => joinWithScreen(name),
+    onJoin: (name, password) => joinRoom(name, password),
+    onJoinWithScreen: (name, password) => joinWithScreen(name, password),
     deviceActions,
   });
   state.prejoin = ui;
@@ -656,11 +660,19 @@ function showPrejoin(room) {
   });
 }
 
-async function joinRoom(name) {
+/** `join` for the room we are entering (or re-entering), with the password if there is one. */
+function joinMessage() {
+  const msg = { type: 'join', room: state.room, name: state.selfName };
+  if (state.roomPassword) msg.password = state.roomPassword;
+  return msg;
+}
+
+async function joinRoom(name, password = '') {
   if (!validName(name)) {
     showNotice('Enter your name (1–32 characters) to join', 'error');
     return;
   }
+  state.roomPassword = password || '';
   saveName(name);
   state.selfName = name;
   state.joining = true;
@@ -668,14 +680,14 @@ async function joinRoom(name) {
   clearNotice();
   await ensureMedia();
   if (!state.joining) return;
-  if (!send({ type: 'join', room: state.room, name })) {
+  if (!send(joinMessage())) {
     // Not connected yet (or reconnecting): the join goes out with the next `welcome`.
     showNotice('Connecting to the server — you will join as soon as it answers');
   }
 }
 
 /** No camera: pick a screen first (the click is the user gesture it needs), then join. */
-async function joinWithScreen(name) {
+async function joinWithScreen(name, password) {
   if (!validName(name)) {
     showNotice('Enter your name (1–32 characters) to join', 'error');
     return;
@@ -689,7 +701,7 @@ async function joinWithScreen(name) {
   }
   if (state.screen !== 'prejoin') { stopStream(stream); return; }
   adoptScreen(stream);
-  joinRoom(name);
+  joinRoom(name, password);
 }
 
 function onJoined(msg) {
@@ -699,7 +711,11 @@ function onJoined(msg) {
   state.mode = 'room';
   state.room = msg.room;
   state.selfName = msg.you?.name || state.selfName;
+  state.selfId = msg.you?.id || null;
+  state.roomHost = msg.host || null;
+  state.roomLocked = !!msg.locked;
   if (!rejoin || !state.callView) showCallView(`Room ${msg.room}`);
+  renderRoomControl();
   const local = state.local || { stream: null, message: null };
   state.callView.setLocal(state.selfName, local.stream, local.message);
   if (state.speaker) state.callView.setSinkId(state.speaker);
@@ -725,6 +741,39 @@ function onRoomFull(msg) {
   showNotice(`This room is full (${msg.capacity} people)`, 'error');
 }
 
+/** Who sees the host's controls, and the lock everyone sees. */
+function renderRoomControl() {
+  state.callView?.setRoomControl({
+    isHost: state.mode === 'room' && !!state.selfId && state.roomHost === state.selfId,
+    locked: state.mode === 'room' && state.roomLocked,
+  });
+}
+
+function onRoomState(msg) {
+  if (state.mode !== 'room' || (msg.room && msg.room !== state.room)) return;
+  const wasHost = state.roomHost === state.selfId;
+  state.roomHost = msg.host || null;
+  state.roomLocked = !!msg.locked;
+  renderRoomControl();
+  if (!wasHost && state.roomHost === state.selfId) showNotice('You are now the host of this room');
+}
+
+/** Back to the pre-join screen of the room we were in, with a notice saying why. */
+function leftRoomBecause(text) {
+  stopScreen();
+  teardownPeers();
+  state.mode = null;
+  state.roomHost = null;
+  state.roomLocked = false;
+  showPrejoin(state.room);
+  showNotice(text, 'error');
+}
+
+function onRemoved(msg) {
+  if (state.mode !== 'room' || (msg.room && msg.room !== state.room)) return;
+  leftRoomBecause('The host removed you from the room');
+}
+
 function onPeerJoined(msg) {
   if (state.mode !== 'room') return;
   createPeer(msg.peer, state.local?.stream || null);
@@ -745,7 +794,7 @@ async function rejoinRoom() {
   } catch {
     // fall through: join anyway
   }
-  if (state.mode === 'room') send({ type: 'join', room: state.room, name: state.selfName });
+  if (state.mode === 'room') send(joinMessage());
 }
 
 // ---------------------------------------------------------------- the call view
@@ -765,6 +814,8 @@ function showCallView(title) {
     deviceActions,
     onCopied: (ok, link) => showNotice(ok ? 'Link copied' : `Share this link: ${link}`),
     onToggleScreen: (on) => { if (on) startScreen(); else stopScreen(); },
+    onLock: (locked) => { if (state.mode === 'room') send({ type: 'lock', locked }); },
+    onRemove: (peer) => { if (state.mode === 'room') send({ type: 'remove', peer }); },
     onNeedsGesture: () => {
       showNotice('Click or tap anywhere to hear the others');
       document.addEventListener('click', () => state.callView?.unmuteRemotes(), { once: true });
@@ -967,7 +1018,33 @@ function onError(msg) {
       }
       return;
     case 'not_a_peer':
-      return; // a signal raced with someone leaving
+      return; // a signal raced with someone leaving (or a removal with their leaving)
+    case 'wrong_password':
+    case 'room_locked': {
+      if (state.mode === 'room') {
+        // A rejoin after a lost connection was refused: we are out of the room.
+        leftRoomBecause(msg.code === 'room_locked'
+          ? 'You lost the connection, and the room was locked meanwhile — the host can unlock it to let you back in'
+          : 'You lost the connection, and the room password no longer matches');
+        return;
+      }
+      state.joining = false;
+      state.prejoin?.setBusy(false);
+      if (msg.code === 'room_locked') {
+        showNotice('This room is locked — the host is not letting anyone else in right now. Try again later.', 'error');
+      } else {
+        const text = req.password
+          ? 'Wrong room password — check it and try again'
+          : 'This room has a password — enter it to join';
+        showNotice(text, 'error');
+        state.prejoin?.askPassword(text);
+      }
+      return;
+    }
+    case 'not_host':
+      renderRoomControl();
+      showNotice('Only the host can do that', 'error');
+      return;
     default:
       console.warn('server error', msg);
       showNotice(msg.message || 'Something went wrong', 'error');
@@ -995,7 +1072,7 @@ sig.on('connected', ({ welcome, reconnected, resumed }) => {
   if (!welcome.user && state.wantRegistered) send({ type: 'register', name: state.wantRegistered });
   renderHomeState();
   if (!reconnected) {
-    if (state.joining) send({ type: 'join', room: state.room, name: state.selfName });
+    if (state.joining) send(joinMessage());
     return;
   }
   // Full rejoin: the server forgot us when the socket closed.
@@ -1006,9 +1083,9 @@ sig.on('connected', ({ welcome, reconnected, resumed }) => {
   } else if (state.mode === 'room') {
     teardownPeers();
     state.callView?.clearPeers();
-    send({ type: 'join', room: state.room, name: state.selfName });
+    send(joinMessage());
   } else if (state.joining) {
-    send({ type: 'join', room: state.room, name: state.selfName });
+    send(joinMessage());
   }
 });
 
@@ -1029,6 +1106,8 @@ sig.on('joined', onJoined);
 sig.on('room_full', onRoomFull);
 sig.on('peer_joined', onPeerJoined);
 sig.on('peer_left', onPeerLeft);
+sig.on('room_state', onRoomState);
+sig.on('removed', onRemoved);
 sig.on('left', () => {});
 sig.on('signal', onSignal);
 sig.on('media', (msg) => {

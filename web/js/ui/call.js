@@ -6,11 +6,20 @@ export class CallView {
   /**
    * @param {HTMLElement} root
    * @param {object} opts {title, onLeave(), onToggleMic(on), onToggleCam(on), onSendChat(text),
-   *                       onToggleScreen(on), onNeedsGesture()}
+   *                       onToggleScreen(on), onNeedsGesture(), onLock(locked), onRemove(peerId)}
    */
   constructor(root, { title, onLeave, onToggleMic, onToggleCam, onToggleScreen, onSendChat, onNeedsGesture,
-    roomLink, onCopied, deviceActions }) {
+    roomLink, onCopied, deviceActions, onLock, onRemove }) {
     this.tiles = new Map();
+    // Rooms: whether we are the host (who may lock the room and remove people) and the lock.
+    this.isHost = false;
+    this.locked = false;
+    this.onRemove = onRemove || (() => {});
+    this.lockButton = h('button', {
+      type: 'button', text: 'Lock room', hidden: true, 'aria-pressed': 'false',
+      onclick: () => onLock && onLock(!this.locked),
+    });
+    this.lockStatus = h('p', { className: 'room-lock', role: 'status', 'aria-live': 'polite' });
     this.onNeedsGesture = onNeedsGesture || (() => {});
     this.grid = h('div', { className: 'grid' });
     this.mediaMsg = h('p', { className: 'media-message', role: 'status', 'aria-live': 'polite' });
@@ -70,11 +79,30 @@ export class CallView {
 
     root.replaceChildren(h('div', { className: 'call' },
       h('div', { className: 'call-head' }, h('h2', { className: 'call-title', text: title }), this.copyButton),
+      this.lockStatus,
       this.mediaMsg,
       h('div', { className: 'stage' }, this.grid, this.chatPanel),
-      h('div', { className: 'controls' }, this.micButton, this.camButton, this.devices.switchButton, this.screenButton, this.chatButton, this.leaveButton),
+      h('div', { className: 'controls' }, this.micButton, this.camButton, this.devices.switchButton, this.screenButton, this.chatButton, this.lockButton, this.leaveButton),
       this.devices.element,
       h('p', { className: 'help', text: 'Shortcuts: M mutes or unmutes the microphone, V turns the camera off or on.' })));
+  }
+
+  /**
+   * The room's host and lock, from `joined` and `room_state`: the host sees "Lock room" and a
+   * "Remove" button on every other person's tile; everyone sees whether the room is locked.
+   */
+  setRoomControl({ isHost, locked }) {
+    this.isHost = !!isHost;
+    this.locked = !!locked;
+    this.lockButton.hidden = !this.isHost;
+    this.lockButton.textContent = this.locked ? 'Unlock room' : 'Lock room';
+    this.lockButton.setAttribute('aria-pressed', String(this.locked));
+    let text = '';
+    if (this.locked) text = this.isHost ? 'Room locked — nobody new can join until you unlock it' : 'Room locked by the host — nobody new can join';
+    else if (this.isHost) text = 'You are the host of this room';
+    this.lockStatus.textContent = text;
+    this.lockStatus.dataset.locked = String(this.locked);
+    for (const tile of this.tiles.values()) if (tile.remove) tile.remove.hidden = !this.isHost;
   }
 
   /** A keyboard shortcut: the same as clicking the (visible) button. */
@@ -263,7 +291,13 @@ export class CallView {
       const tools = this.tileTools(video, () => cap.textContent);
       let quality = null;
       let details = null;
+      let remove = null;
       if (!self) {
+        remove = h('button', {
+          type: 'button', className: 'tool remove', text: 'Remove', hidden: !this.isHost,
+          'aria-label': `Remove ${caption} from the room`,
+          onclick: () => this.onRemove(id),
+        });
         details = h('dl', { className: 'details', hidden: true });
         quality = h('button', {
           type: 'button', className: 'quality', 'aria-expanded': 'false',
@@ -276,16 +310,17 @@ export class CallView {
         quality.setAttribute('aria-label', `Connection to ${caption}: measuring`);
       }
       const figure = h('figure', { className: self ? 'tile self' : 'tile' }, video,
-        h('div', { className: 'badges' }, badge, camBadge), tools, quality, details, cap);
+        h('div', { className: 'badges' }, badge, camBadge), tools, remove, quality, details, cap);
       if (!self) figure.dataset.peer = id;
       if (!self && this.sinkId) video.setSinkId?.(this.sinkId).catch(() => {});
-      tile = { figure, video, cap, badge, camBadge, quality, details };
+      tile = { figure, video, cap, badge, camBadge, quality, details, remove };
       this.tiles.set(id, tile);
       if (self) this.grid.prepend(figure);
       else this.grid.append(figure);
       this.grid.dataset.count = String(this.tiles.size);
     } else {
       tile.cap.textContent = caption;
+      tile.remove?.setAttribute('aria-label', `Remove ${caption} from the room`);
     }
     return tile;
   }
