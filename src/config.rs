@@ -200,7 +200,12 @@ pub struct ServeArgs {
     #[arg(long, global = true, env = "CONFER_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key this cluster uses [default: confer]
-    #[arg(long, global = true, env = "CONFER_REDIS_PREFIX", value_name = "PREFIX")]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_REDIS_PREFIX",
+        value_name = "PREFIX"
+    )]
     pub redis_prefix: Option<String>,
     /// Log format: `text` or `json` (one JSON object per line) [default: text]
     #[arg(long, global = true, env = "CONFER_LOG_FORMAT", value_name = "FORMAT")]

@@ -366,7 +366,8 @@ async fn rooms_calls_and_accounts_work_across_nodes() {
     dan.send(json!({"type":"call","user":"fay"})).await;
     wait_for(&mut dan, "calling", Duration::from_secs(5)).await;
     let ring = wait_for(&mut fay, "incoming_call", Duration::from_secs(5)).await;
-    fay.send(json!({"type":"decline","call":ring["call"]})).await;
+    fay.send(json!({"type":"decline","call":ring["call"]}))
+        .await;
     wait_for(&mut dan, "call_declined", Duration::from_secs(5)).await;
 
     dan.send(json!({"type":"call","user":"Fay"})).await;
@@ -376,7 +377,8 @@ async fn rooms_calls_and_accounts_work_across_nodes() {
     wait_for(&mut dan, "call_accepted", Duration::from_secs(5)).await;
     wait_for(&mut fay, "call_accepted", Duration::from_secs(5)).await;
     signal_reaches(&mut fay, &mut dan).await;
-    fay.send(json!({"type":"chat","text":"no channel yet"})).await;
+    fay.send(json!({"type":"chat","text":"no channel yet"}))
+        .await;
     wait_for(&mut dan, "chat", Duration::from_secs(5)).await;
 
     let mut gus = c.registered("Gus").await;
@@ -394,9 +396,7 @@ async fn rooms_calls_and_accounts_work_across_nodes() {
 
     // A name is taken cluster-wide.
     let mut other = c.client().await;
-    other
-        .send(json!({"type":"register","name":"DAN"}))
-        .await;
+    other.send(json!({"type":"register","name":"DAN"})).await;
     let err = wait_for(&mut other, "error", Duration::from_secs(5)).await;
     assert_eq!(err["code"], "name_taken");
 
@@ -434,10 +434,11 @@ async fn rooms_calls_and_accounts_work_across_nodes() {
 async fn a_killed_node_disappears_and_its_clients_resume_elsewhere() {
     let mut cluster = Cluster::start("kill", &redis_url()).await;
     let (mut ann, ann_welcome) = Client::connect(&cluster.nodes[0].ws()).await;
-    ann.send(json!({"type":"join","room":"r","name":"Ann"})).await;
+    ann.send(json!({"type":"join","room":"r","name":"Ann"}))
+        .await;
     ann.expect("joined").await;
-    let (mut cat, _) = cluster.nodes[0].joined("r", "Cat").await;
-    let mut dan = cluster.nodes[0].registered("Dan").await;
+    let (cat, _) = cluster.nodes[0].joined("r", "Cat").await;
+    let dan = cluster.nodes[0].registered("Dan").await;
     let (mut ben, _) = cluster.nodes[1].joined("r", "Ben").await;
     for _ in 0..2 {
         wait_for(&mut ann, "peer_joined", Duration::from_secs(5)).await;
@@ -479,7 +480,8 @@ async fn a_killed_node_disappears_and_its_clients_resume_elsewhere() {
 async fn sigterm_moves_clients_to_another_node_and_exits() {
     let mut cluster = Cluster::start("drain", &redis_url()).await;
     let (mut ann, ann_welcome) = Client::connect(&cluster.nodes[0].ws()).await;
-    ann.send(json!({"type":"join","room":"r","name":"Ann"})).await;
+    ann.send(json!({"type":"join","room":"r","name":"Ann"}))
+        .await;
     ann.expect("joined").await;
     let (mut ben, _) = cluster.nodes[1].joined("r", "Ben").await;
     wait_for(&mut ann, "peer_joined", Duration::from_secs(5)).await;

@@ -169,7 +169,10 @@ impl RedisBus {
                     node: self.node.clone(),
                 },
             );
-            self.xadd(&mut conn, &[hello]).await?.pop().unwrap_or_default()
+            self.xadd(&mut conn, &[hello])
+                .await?
+                .pop()
+                .unwrap_or_default()
         };
         let Some(hub) = self.hub() else {
             return Ok(());
@@ -257,7 +260,11 @@ impl RedisBus {
         hub.apply(entry, position(id));
     }
 
-    async fn read(&self, mut reader: MultiplexedConnection, mut last: String) -> redis::RedisResult<()> {
+    async fn read(
+        &self,
+        mut reader: MultiplexedConnection,
+        mut last: String,
+    ) -> redis::RedisResult<()> {
         loop {
             let entries = self.xread(&mut reader, &last, 1000).await?;
             let Some(hub) = self.hub() else {
@@ -294,7 +301,9 @@ impl RedisBus {
                 };
                 match serde_json::from_slice::<Entry>(bytes) {
                     Ok(entry) => out.push((item.id, entry)),
-                    Err(e) => tracing::warn!(error = %e, id = %item.id, "unreadable bus entry skipped"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, id = %item.id, "unreadable bus entry skipped")
+                    }
                 }
             }
         }
@@ -372,7 +381,10 @@ impl RedisBus {
         Ok(())
     }
 
-    async fn alive_nodes(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<Vec<NodeId>> {
+    async fn alive_nodes(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<Vec<NodeId>> {
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:node:*", self.prefix))
             .query_async(conn)
@@ -387,7 +399,11 @@ impl RedisBus {
     }
 
     /// Renew this node's key; declare nodes whose key expired gone.
-    async fn watch(&self, mut conn: MultiplexedConnection, since: Instant) -> redis::RedisResult<()> {
+    async fn watch(
+        &self,
+        mut conn: MultiplexedConnection,
+        since: Instant,
+    ) -> redis::RedisResult<()> {
         let mut declared: HashMap<NodeId, Instant> = HashMap::new();
         let mut tick = tokio::time::interval(HEARTBEAT);
         loop {
@@ -404,9 +420,7 @@ impl RedisBus {
                     .arg(self.node_key(&node))
                     .query_async(&mut conn)
                     .await?;
-                let recently = declared
-                    .get(&node)
-                    .is_some_and(|t| t.elapsed() < NODE_TTL);
+                let recently = declared.get(&node).is_some_and(|t| t.elapsed() < NODE_TTL);
                 if !alive && !recently {
                     tracing::info!(%node, "node stopped answering; its sessions are over");
                     declared.insert(node.clone(), Instant::now());

@@ -26,9 +26,7 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         .unwrap_or(false);
     let bus = app.hub.bus().health();
     let draining = *app.draining.borrow();
-    let ready = database_ok
-        && matches!(bus, BusHealth::Local | BusHealth::Connected)
-        && !draining;
+    let ready = database_ok && matches!(bus, BusHealth::Local | BusHealth::Connected) && !draining;
     let body = Readiness {
         ready,
         database: if database_ok { "ok" } else { "unreachable" },

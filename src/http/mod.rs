@@ -55,13 +55,7 @@ impl AppState {
         resume: Option<&str>,
     ) -> (Attached, tokio::sync::mpsc::Receiver<HandoverRequest>) {
         let adopt = |old: &str, token: &str| {
-            Session::adopt(
-                self.hub.clone(),
-                Some(self.store.clone()),
-                old,
-                host,
-                token,
-            )
+            Session::adopt(self.hub.clone(), Some(self.store.clone()), old, host, token)
         };
         let attached = attach(&self.resumable, resume, host, adopt, |token| {
             Session::open(

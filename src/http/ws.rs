@@ -49,7 +49,11 @@ pub async fn upgrade(
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
     if *app.draining.borrow() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "this server is stopping; try again").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server is stopping; try again",
+        )
+            .into_response();
     }
     let Some(slot) = app.connections.acquire(client.ip()) else {
         return too_many_connections();

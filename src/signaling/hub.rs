@@ -1707,7 +1707,8 @@ impl State {
             .calls
             .iter()
             .filter(|(id, c)| {
-                !listed_calls.contains(id) && (stale.contains(&c.caller) || stale.contains(&c.callee))
+                !listed_calls.contains(id)
+                    && (stale.contains(&c.caller) || stale.contains(&c.callee))
             })
             .map(|(_, c)| c.caller.clone())
             .collect();
@@ -1785,4 +1786,3 @@ impl State {
         self.announce_changes(before);
     }
 }
-

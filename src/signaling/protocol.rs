@@ -390,7 +390,11 @@ mod tests {
 
     #[test]
     fn error_code_names_match_the_wire() {
-        for code in [ErrorCode::InvalidMessage, ErrorCode::NotAPeer, ErrorCode::SdpTooLarge] {
+        for code in [
+            ErrorCode::InvalidMessage,
+            ErrorCode::NotAPeer,
+            ErrorCode::SdpTooLarge,
+        ] {
             assert_eq!(json!(code), json!(code.as_str()));
         }
     }

@@ -559,10 +559,9 @@ impl Shared {
         let table = self.lock();
         if let Some(a) = table.get(tuple)
             && a.is_permitted(peer.ip(), Instant::now())
+            && a.relay.socket.try_send_to(data, peer).is_ok()
         {
-            if a.relay.socket.try_send_to(data, peer).is_ok() {
-                relayed_bytes("to_peer", data.len());
-            }
+            relayed_bytes("to_peer", data.len());
         }
     }
 
@@ -575,10 +574,9 @@ impl Shared {
         if let Some(a) = table.get(tuple)
             && let Some(peer) = a.channel_peer(cd.channel, now)
             && a.is_permitted(peer.ip(), now)
+            && a.relay.socket.try_send_to(cd.data, peer).is_ok()
         {
-            if a.relay.socket.try_send_to(cd.data, peer).is_ok() {
-                relayed_bytes("to_peer", cd.data.len());
-            }
+            relayed_bytes("to_peer", cd.data.len());
         }
     }
 }
