@@ -23,6 +23,9 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v ping >/dev/null || missing+=(iputils-ping)
 command -v python3 >/dev/null || missing+=(python3)
 command -v pg_isready >/dev/null || missing+=(postgresql-client)
+# Redis for the multi-node tests (tests/cluster.rs, e2e/tests/cluster.test.mjs).
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
 # coturn's client tools test the embedded TURN server (tests/coturn.rs); its daemon stays off.
 command -v turnutils_uclient >/dev/null || missing+=(coturn)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -71,6 +74,23 @@ if [ -z "${CONFER_TEST_POSTGRES:-}" ]; then
     fi
 fi
 echo "using $CONFER_TEST_POSTGRES"
+
+step "Redis for the multi-node tests"
+# Tests use their own key prefix on the Redis at CONFER_TEST_REDIS and delete it afterwards;
+# the Redis-restart test and the browser suite (in its own network namespace) run their own
+# redis-server.
+if [ -z "${CONFER_TEST_REDIS:-}" ]; then
+    if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+        redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+            --dir /tmp --logfile /tmp/confer-test-redis.log
+        for _ in $(seq 1 30); do
+            redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+            sleep 0.2
+        done
+    fi
+    export CONFER_TEST_REDIS="redis://127.0.0.1:6379"
+fi
+echo "using $CONFER_TEST_REDIS"
 
 step "An SMTP sink for the account browser tests (aiosmtpd)"
 if python3 -c 'import aiosmtpd' 2>/dev/null; then

@@ -214,6 +214,23 @@ pub struct ServeArgs {
     /// Private key (PEM) of tls_cert [default: none]
     #[arg(long, global = true, env = "CONFER_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Redis for several nodes, e.g. redis://127.0.0.1:6379/0; unset = one node [default: unset]
+    #[arg(long, global = true, env = "CONFER_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this cluster uses [default: confer]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_REDIS_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub redis_prefix: Option<String>,
+    /// Log format: `text` or `json` (one JSON object per line) [default: text]
+    #[arg(long, global = true, env = "CONFER_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Seconds a stopping server (SIGTERM) gives clients to move to another node [default: 10]
+    #[arg(long, global = true, env = "CONFER_DRAIN_TIMEOUT", value_name = "SECS")]
+    pub drain_timeout: Option<u64>,
 }
 
 /// The same settings as they appear in `confer.toml`.
@@ -251,6 +268,10 @@ struct FileConfig {
     tls: Option<TlsMode>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    log_format: Option<LogFormat>,
+    drain_timeout: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -287,6 +308,19 @@ pub struct Config {
     pub turn_public_ip: Option<IpAddr>,
     pub turn_credential_ttl: Duration,
     pub tls: Tls,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub log_format: LogFormat,
+    pub drain_timeout: Duration,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -321,6 +355,10 @@ impl Default for Config {
             turn_public_ip: None,
             turn_credential_ttl: Duration::from_secs(86400),
             tls: Tls::Off,
+            redis_url: None,
+            redis_prefix: "confer".to_owned(),
+            log_format: LogFormat::Text,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -489,6 +527,18 @@ impl Config {
                 file.turn_credential_ttl,
                 d.turn_credential_ttl,
             ),
+            redis_url: args
+                .redis_url
+                .clone()
+                .or(file.redis_url)
+                .filter(|u| !u.is_empty()),
+            redis_prefix: args
+                .redis_prefix
+                .clone()
+                .or(file.redis_prefix)
+                .unwrap_or(d.redis_prefix),
+            log_format: args.log_format.or(file.log_format).unwrap_or(d.log_format),
+            drain_timeout: secs(args.drain_timeout, file.drain_timeout, d.drain_timeout),
         };
         if config.turn_realm.is_empty() || config.turn_secret.as_deref() == Some("") {
             return Err(ConfigError::TurnEmpty);

@@ -1,9 +1,11 @@
 //! Confer: a self-hosted video calling server in one binary.
 
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod signaling;
 pub mod store;
 pub mod tls;
@@ -39,9 +41,41 @@ pub struct Server {
     pub tls: Option<Arc<tls::CertStore>>,
     /// Cancel to stop accepting; `task` ends once the requests in flight are done.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The Redis bus, when several nodes share the work.
+    pub redis: Option<Arc<bus::RedisBus>>,
+    /// Set to `true` to ask every connection to move elsewhere (graceful shutdown).
+    draining: tokio::sync::watch::Sender<bool>,
+    drain_timeout: std::time::Duration,
 }
 
 impl Server {
+    /// Graceful shutdown: refuse new connections, ask every client to reconnect (to another
+    /// node, where its session resumes), wait until they have moved or `drain_timeout`
+    /// passed, then end what is left and leave the bus.
+    pub async fn drain(&self) {
+        let _ = self.draining.send(true);
+        self.shutdown.cancel();
+        let Some(redis) = &self.redis else {
+            // One node: nowhere to move to; give close frames a moment to go out.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + self.drain_timeout;
+        while self.hub.stats().local > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let left = self.hub.local_peers();
+        tracing::info!(
+            remaining = left.len(),
+            "drained; ending sessions that did not move"
+        );
+        for peer in &left {
+            self.hub.disconnect(peer);
+        }
+        redis.flush(std::time::Duration::from_secs(2)).await;
+        redis.leave().await;
+    }
+
     /// The URL a person on this machine opens.
     pub fn local_url(&self) -> String {
         let ip = if self.addr.ip().is_unspecified() {
@@ -126,7 +160,18 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     tokio::spawn(purge_expired(store.clone()));
     let mut hub_settings = HubSettings::from(&config);
     let turn = start_turn(&config, &mut hub_settings).await?;
-    let hub = Hub::new(hub_settings, Some(events));
+    let (hub, redis) = match &config.redis_url {
+        None => (Hub::new(hub_settings, Some(events)), None),
+        Some(url) => {
+            let redis = bus::RedisBus::new(url, &config.redis_prefix)?;
+            let hub = Hub::with_bus(hub_settings, Some(events), redis.clone());
+            redis.start(&hub).await;
+            (hub, Some(redis))
+        }
+    };
+    let metrics = metrics::install();
+    let (draining, draining_rx) = tokio::sync::watch::channel(false);
+    let drain_timeout = config.drain_timeout;
     let resumable = Arc::new(signaling::Resumable::default());
     let connections = http::conn_limit::ConnectionLimiter::new(config.max_connections_per_ip);
     let state = http::AppState {
@@ -138,6 +183,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         fallback: http::fallback::FallbackSessions::default(),
         resumable: resumable.clone(),
         connections,
+        turn: turn.clone(),
+        metrics,
+        draining: draining_rx,
     };
     if let Some(loaded) = &tls {
         tls::reload_on_sighup(loaded.config.clone())?;
@@ -168,6 +216,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         tls_fingerprint,
         tls: tls.map(|t| t.config),
         shutdown,
+        redis,
+        draining,
+        drain_timeout,
     })
 }
 

@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use confer::auth::{password, rules};
-use confer::config::{Config, ServeArgs};
+use confer::config::{Config, LogFormat, ServeArgs};
 use confer::store::{NewUser, Store, StoreError};
 
 /// Confer: self-hosted video calls. Run with no arguments to serve on 0.0.0.0:8080.
@@ -54,17 +54,21 @@ enum UserAction {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONFER_LOG")
-                .unwrap_or_else(|_| "confer=info,warn".into()),
-        )
-        .init();
+    let config = Config::load(&cli.settings)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONFER_LOG")
+        .unwrap_or_else(|_| "confer=info,warn".into());
+    match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let config = Config::load(&cli.settings)?;
     match cli.command {
         None | Some(Command::Serve) => runtime.block_on(serve(config)),
         Some(Command::Migrate) => runtime.block_on(async {
@@ -104,11 +108,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "  (a self-signed certificate: check this fingerprint in the browser's warning before accepting it)"
         );
     }
+    let mut server = server;
     tokio::select! {
-        result = server.task => result.context("server task failed")??,
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        result = &mut server.task => result.context("server task failed")??,
+        _ = stop_requested() => {
+            tracing::info!("stopping: asking clients to reconnect elsewhere");
+            server.drain().await;
+            tracing::info!("stopped");
+        }
     }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what systemd and container runtimes send).
+async fn stop_requested() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -138,16 +138,17 @@ pub async fn events(
         }
         loop {
             let live = st.live.as_mut()?;
-            let overflow = live.inbox.overflow.clone();
+            let kicked = live.inbox.kicked();
             tokio::select! {
                 frame = live.inbox.recv() => {
                     let frame = frame?;
                     return Some((Ok(Event::default().data(frame)), st));
                 }
                 Some(text) = st.posted.recv() => live.session.handle_text(&text).await,
-                _ = overflow.notified() => {
-                    tracing::debug!(peer = %live.session.id(), "fallback client too slow, closing");
-                    // Too slow is a broken rule, not a lost connection: no resumption.
+                why = kicked => {
+                    tracing::debug!(peer = %live.session.id(), ?why, "closing fallback stream");
+                    // Too slow is a broken rule, not a lost connection: no resumption; a
+                    // session that moved to another node lives on there.
                     let ended = st.live.take();
                     st.resumable.forget(&st.resume_token);
                     drop(ended);

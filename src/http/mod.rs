@@ -5,6 +5,7 @@ pub mod assets;
 pub mod conn_limit;
 pub mod fallback;
 pub mod headers;
+pub mod health;
 pub mod origin;
 pub mod serve;
 pub mod ws;
@@ -37,6 +38,12 @@ pub struct AppState {
     pub fallback: fallback::FallbackSessions,
     pub resumable: Arc<Resumable>,
     pub connections: conn_limit::ConnectionLimiter,
+    /// The embedded TURN server, for its gauges.
+    pub turn: Option<Arc<crate::turn::TurnServer>>,
+    /// Renders `/metrics`; `None` if another recorder was installed first.
+    pub metrics: Option<crate::metrics::Handle>,
+    /// Becomes `true` when the server stops: transports ask clients to reconnect elsewhere.
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -48,7 +55,10 @@ impl AppState {
         host: Option<&str>,
         resume: Option<&str>,
     ) -> (Attached, tokio::sync::mpsc::Receiver<HandoverRequest>) {
-        let attached = attach(&self.resumable, resume, host, |token| {
+        let adopt = |old: &str, token: &str| {
+            Session::adopt(self.hub.clone(), Some(self.store.clone()), old, host, token)
+        };
+        let attached = attach(&self.resumable, resume, host, adopt, |token| {
             Session::open(
                 self.hub.clone(),
                 Some(self.store.clone()),
@@ -96,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/signal/events", get(fallback::events))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .nest("/api", api)
         .merge(fallback_send);
     // Pages of the single-page client.

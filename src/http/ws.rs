@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use crate::signaling::SignedIn;
+use crate::signaling::hub::Kick;
 use crate::signaling::resume::{Attached, Detached, HandoverRequest};
 
 /// Largest frame or message a client may send.
@@ -23,6 +24,8 @@ pub mod close_code {
     pub const UNSUPPORTED_DATA: u16 = 1003;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// The server is stopping: reconnect (to another node) and resume.
+    pub const SERVICE_RESTART: u16 = 1012;
     /// The session was resumed on another connection.
     pub const RESUMED_ELSEWHERE: u16 = 4000;
 }
@@ -44,6 +47,13 @@ pub async fn upgrade(
 ) -> Response {
     if !super::origin::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
+    if *app.draining.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server is stopping; try again",
+        )
+            .into_response();
     }
     let Some(slot) = app.connections.acquire(client.ip()) else {
         return too_many_connections();
@@ -85,6 +95,8 @@ enum End {
     Lost,
     /// Another connection resumed this session.
     HandedOver(HandoverRequest),
+    /// The server is stopping: the client reconnects elsewhere and resumes.
+    Draining,
 }
 
 async fn serve(
@@ -113,7 +125,9 @@ async fn serve(
     ping.tick().await;
     let mut last_heard = Instant::now();
 
-    let overflow = inbox.overflow.clone();
+    let kicked = inbox.kicked();
+    tokio::pin!(kicked);
+    let mut draining = app.draining.clone();
     let end = loop {
         tokio::select! {
             incoming = stream.next() => match incoming {
@@ -140,10 +154,12 @@ async fn serve(
                     break End::Lost;
                 }
             }
-            _ = overflow.notified() => {
-                break End::Refused(close_code::POLICY, "too many unread messages");
-            }
+            why = &mut kicked => break match why {
+                Kick::Overflow => End::Refused(close_code::POLICY, "too many unread messages"),
+                Kick::Moved => End::Refused(close_code::RESUMED_ELSEWHERE, "resumed on another connection"),
+            },
             Some(request) = handover.recv() => break End::HandedOver(request),
+            _ = until_draining(&mut draining) => break End::Draining,
             _ = ping.tick() => {
                 if last_heard.elapsed() > app.config.idle_timeout {
                     tracing::debug!(peer = %session.id(), "no sign of life");
@@ -163,6 +179,14 @@ async fn serve(
                 close_code::RESUMED_ELSEWHERE,
                 "resumed on another connection",
             ))
+        }
+        End::Draining => {
+            // Keep the session until the client resumed it elsewhere (or the drain ends).
+            app.resumable.forget(&token);
+            let deadline = Instant::now() + app.config.drain_timeout;
+            app.resumable
+                .park(token, Detached { session, inbox }, deadline);
+            Some((close_code::SERVICE_RESTART, "server restarting; reconnect"))
         }
         End::Lost => {
             app.resumable.forget(&token);
@@ -195,6 +219,13 @@ async fn serve(
         .await;
     } else {
         let _ = sink.close().await;
+    }
+}
+
+/// Resolves once the server starts draining (never if the sender is gone).
+pub async fn until_draining(draining: &mut tokio::sync::watch::Receiver<bool>) {
+    if draining.wait_for(|d| *d).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

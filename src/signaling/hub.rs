@@ -1,14 +1,19 @@
-//! Room and call state for one node, behind one lock.
+//! Room and call state, behind one lock.
+//!
+//! Every node keeps a full replica of the rooms, calls and names and changes it only by
+//! applying [`Command`]s in the order the [bus](crate::bus) gives them, so all replicas agree.
+//! A node delivers only frames for its own connections (`State::local`).
 //!
 //! Every operation is short and never awaits while holding the lock: outgoing frames are
 //! pushed into each peer's bounded queue with `try_send`, and a peer whose queue is full is
 //! told to disconnect (see [`Outbox`]) rather than letting its backlog grow.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 
 use super::names::{clean_name, name_key, valid_chat, valid_room};
@@ -16,12 +21,13 @@ use super::protocol::{
     CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, ServerMsg,
 };
 use super::rate::TokenBucket;
+use crate::bus::{Bus, Command, Entry, MemoryBus, NodeId, Published, unix_millis};
 use crate::config::{Config, IceServer, IceTransportPolicy};
 use crate::store::CallOutcome;
 use crate::turn::TurnCredentials;
 
 /// Someone signed in with an account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedIn {
     pub user_id: i64,
     pub username: String,
@@ -62,19 +68,45 @@ pub const OUTBOX_CAPACITY: usize = 1024;
 /// to 64 KiB, counting frames alone would not bound memory.
 pub const OUTBOX_MAX_BYTES: usize = 1 << 20;
 
+/// Why the hub wants a connection's transport closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// It does not read its frames fast enough.
+    Overflow,
+    /// Its session was resumed on another node.
+    Moved,
+}
+
+/// Shared between both halves of a queue: the reason the transport must close, if any.
+struct KickSignal {
+    notify: Notify,
+    /// 0 = none, 1 = overflow, 2 = moved.
+    reason: AtomicU8,
+}
+
+impl KickSignal {
+    fn kick(&self, why: Kick) {
+        let code = match why {
+            Kick::Overflow => 1,
+            Kick::Moved => 2,
+        };
+        self.reason.store(code, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+}
+
 /// The sending half of one connection's outgoing queue.
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<String>,
-    overflow: Arc<Notify>,
+    kick: Arc<KickSignal>,
     queued_bytes: Arc<AtomicUsize>,
 }
 
 /// The receiving half, owned by the transport.
 pub struct Inbox {
     frames: mpsc::Receiver<String>,
-    /// Notified when the queue overflowed: the transport must close the connection.
-    pub overflow: Arc<Notify>,
+    kick: Arc<KickSignal>,
     queued_bytes: Arc<AtomicUsize>,
 }
 
@@ -85,22 +117,40 @@ impl Inbox {
         self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
         Some(frame)
     }
+
+    /// Resolves when the transport must close the connection, with the reason.
+    pub fn kicked(&self) -> impl Future<Output = Kick> + Send + 'static {
+        let kick = self.kick.clone();
+        async move {
+            loop {
+                let notified = kick.notify.notified();
+                match kick.reason.load(Ordering::Relaxed) {
+                    1 => return Kick::Overflow,
+                    2 => return Kick::Moved,
+                    _ => notified.await,
+                }
+            }
+        }
+    }
 }
 
 /// A bounded queue of outgoing frames for one connection.
 pub fn outbox() -> (Outbox, Inbox) {
     let (tx, frames) = mpsc::channel(OUTBOX_CAPACITY);
-    let overflow = Arc::new(Notify::new());
+    let kick = Arc::new(KickSignal {
+        notify: Notify::new(),
+        reason: AtomicU8::new(0),
+    });
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     (
         Outbox {
             tx,
-            overflow: overflow.clone(),
+            kick: kick.clone(),
             queued_bytes: queued_bytes.clone(),
         },
         Inbox {
             frames,
-            overflow,
+            kick,
             queued_bytes,
         },
     )
@@ -114,13 +164,13 @@ impl Outbox {
         let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
         if before + len > OUTBOX_MAX_BYTES {
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            self.overflow.notify_one();
+            self.kick.kick(Kick::Overflow);
             return;
         }
         if let Err(e) = self.tx.try_send(frame) {
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                self.overflow.notify_one();
+                self.kick.kick(Kick::Overflow);
             }
         }
     }
@@ -168,8 +218,12 @@ impl From<&Config> for HubSettings {
     }
 }
 
+/// One session anywhere in the cluster.
 struct Peer {
-    outbox: Outbox,
+    /// The node holding its connection.
+    node: NodeId,
+    /// Digest of the token it may resume with.
+    resume: String,
     /// Display name in the current room or call.
     name: String,
     /// The name this peer can be called by, if it registered one.
@@ -177,6 +231,8 @@ struct Peer {
     /// The account, when signed in.
     user_id: Option<i64>,
     room: Option<String>,
+    /// Log position at which it joined its room: rooms order members by it.
+    joined: u64,
     call: Option<CallId>,
     media: MediaState,
     /// ICE candidates sent to each peer since the last description sent to it.
@@ -207,41 +263,124 @@ struct Call {
     caller: PeerId,
     callee: PeerId,
     active: bool,
+    /// Unix milliseconds when it started ringing.
+    started: u64,
 }
 
-#[derive(Default)]
+/// A session as it travels in snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    pub id: PeerId,
+    pub node: NodeId,
+    pub resume: String,
+    pub name: String,
+    pub registered: Option<String>,
+    pub user_id: Option<i64>,
+    pub room: Option<String>,
+    pub joined: u64,
+    pub media: MediaState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomRecord {
+    pub name: String,
+    pub password: Option<String>,
+    pub locked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub id: CallId,
+    pub caller: PeerId,
+    pub callee: PeerId,
+    pub active: bool,
+    pub started: u64,
+}
+
+/// Sessions, rooms and calls, as snapshots and repairs carry them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaSnapshot {
+    pub peers: Vec<PeerRecord>,
+    pub rooms: Vec<RoomRecord>,
+    pub calls: Vec<CallRecord>,
+}
+
 struct State {
+    /// This node.
+    me: NodeId,
     peers: HashMap<PeerId, Peer>,
     /// Room name → members in the order they joined.
     rooms: HashMap<String, Room>,
     /// Lower-cased registered name → peer.
     names: HashMap<String, PeerId>,
     calls: HashMap<CallId, Call>,
+    /// Queues of the connections this node holds.
+    local: HashMap<PeerId, Outbox>,
     events: Option<mpsc::Sender<CallEvent>>,
+    /// Whether the command being applied was made on this node: only that node writes the
+    /// call log and starts timers for it.
+    made_here: bool,
+    /// Log position of the command being applied.
+    position: u64,
+    /// Work for after the lock is released.
+    after: Vec<AfterApply>,
+}
+
+/// What applying a command asks of the hub once the lock is released.
+enum AfterApply {
+    StartRingTimer(CallId),
+    Publish(Command),
 }
 
 /// Counts for health and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubStats {
+    /// Sessions in the whole cluster.
     pub peers: usize,
+    /// Connections on this node.
+    pub local: usize,
     pub rooms: usize,
+    /// Sessions in a room.
+    pub participants: usize,
     pub calls: usize,
 }
 
 pub struct Hub {
     state: Mutex<State>,
     settings: HubSettings,
+    bus: Arc<dyn Bus>,
+    /// Positions for commands applied without the shared log.
+    local_positions: AtomicU64,
 }
 
 impl Hub {
-    /// A hub; call-log events go to `events` when given.
+    /// A hub on its own (one node); call-log events go to `events` when given.
     pub fn new(settings: HubSettings, events: Option<mpsc::Sender<CallEvent>>) -> Arc<Hub> {
+        Hub::with_bus(settings, events, Arc::new(MemoryBus::new()))
+    }
+
+    /// A hub whose commands travel over `bus`.
+    pub fn with_bus(
+        settings: HubSettings,
+        events: Option<mpsc::Sender<CallEvent>>,
+        bus: Arc<dyn Bus>,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State {
+                me: bus.node().clone(),
+                peers: HashMap::new(),
+                rooms: HashMap::new(),
+                names: HashMap::new(),
+                calls: HashMap::new(),
+                local: HashMap::new(),
                 events,
-                ..State::default()
+                made_here: false,
+                position: 0,
+                after: Vec::new(),
             }),
             settings,
+            bus,
+            local_positions: AtomicU64::new(0),
         })
     }
 
@@ -249,6 +388,14 @@ impl Hub {
         // A panic while holding the lock cannot leave the maps half-updated in a way that is
         // worse than refusing every later client, so keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn node(&self) -> &NodeId {
+        self.bus.node()
+    }
+
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
     }
 
     /// A fresh message-rate bucket for a new connection.
@@ -260,16 +407,83 @@ impl Hub {
         let s = self.lock();
         HubStats {
             peers: s.peers.len(),
+            local: s.local.len(),
             rooms: s.rooms.len(),
+            participants: s.rooms.values().map(|r| r.members.len()).sum(),
             calls: s.calls.len(),
         }
+    }
+
+    /// Nodes other than this one that hold sessions.
+    pub fn other_nodes(&self) -> HashSet<NodeId> {
+        let s = self.lock();
+        s.peers
+            .values()
+            .filter(|p| p.node != s.me)
+            .map(|p| p.node.clone())
+            .collect()
+    }
+
+    /// Sessions whose connection is on this node.
+    pub fn local_peers(&self) -> Vec<PeerId> {
+        self.lock().local.keys().cloned().collect()
+    }
+
+    /// Send a command through the bus; on one node (or cut off) it is applied right away.
+    pub fn submit(self: &Arc<Self>, command: Command) {
+        let entry = Entry::new(self.node(), command);
+        if let Published::ApplyHere(entry) = self.bus.publish(entry) {
+            self.apply_here(entry);
+        }
+    }
+
+    /// Apply an entry that did not go through the shared log.
+    pub fn apply_here(self: &Arc<Self>, entry: Entry) {
+        // Positions order room members; keep them comparable with log positions.
+        let n = self.local_positions.fetch_add(1, Ordering::Relaxed);
+        self.apply(entry, (unix_millis() << 20) | (n & 0xF_FFFF));
+    }
+
+    /// Apply one entry of the log, at `position`.
+    pub fn apply(self: &Arc<Self>, entry: Entry, position: u64) {
+        let after = {
+            let mut s = self.lock();
+            s.made_here = entry.origin == s.me;
+            s.position = position;
+            s.apply(entry.command, &self.settings);
+            std::mem::take(&mut s.after)
+        };
+        for work in after {
+            match work {
+                AfterApply::StartRingTimer(call) => self.start_ring_timer(call),
+                AfterApply::Publish(command) => self.submit(command),
+            }
+        }
+    }
+
+    /// The whole replica, for a node that just joined.
+    pub fn snapshot(&self) -> ReplicaSnapshot {
+        self.lock().snapshot(None)
+    }
+
+    /// What this node's own sessions are, for the others to adopt after an outage.
+    pub fn own_sessions(&self) -> ReplicaSnapshot {
+        let s = self.lock();
+        let me = s.me.clone();
+        s.snapshot(Some(&me))
+    }
+
+    /// Replace the replica by `snapshot`, keeping this node's own sessions as they are, and
+    /// tell local members of rooms who came and went meanwhile.
+    pub fn load_snapshot(&self, snapshot: ReplicaSnapshot) {
+        self.lock().load(snapshot);
     }
 
     /// Register a new connection and send it `welcome`. A signed-in person is callable under
     /// their username at once (taking it over from an older tab of theirs). `host` is the
     /// `Host` the browser used, for TURN URLs when no public address is configured.
     pub fn connect(
-        &self,
+        self: &Arc<Self>,
         outbox: Outbox,
         user: Option<SignedIn>,
         host: Option<&str>,
@@ -280,29 +494,47 @@ impl Hub {
         let account = user.as_ref().map(|u| u.user_id);
         let welcome = self.welcome(&id, username, account, host, resume_token, false);
         outbox.push(welcome.to_json());
-        let mut s = self.lock();
-        if let Some(user) = &user
-            && let Some(previous) = s.names.insert(name_key(&user.username), id.clone())
-            && let Some(p) = s.peers.get_mut(&previous)
-        {
-            p.registered = None;
-        }
-        s.peers.insert(
-            id.clone(),
-            Peer {
-                outbox,
-                name: user
-                    .as_ref()
-                    .map_or_else(|| "Guest".to_owned(), |u| u.username.clone()),
-                registered: user.as_ref().map(|u| u.username.clone()),
-                user_id: user.map(|u| u.user_id),
-                room: None,
-                call: None,
-                media: MediaState::default(),
-                candidates_sent: HashMap::new(),
-            },
-        );
+        self.lock().local.insert(id.clone(), outbox);
+        self.submit(Command::Connect {
+            peer: id.clone(),
+            node: self.node().clone(),
+            user,
+            resume: crate::auth::token::digest(resume_token),
+        });
         id
+    }
+
+    /// Continue here a session held by another node (that node died or the client's new
+    /// connection reached this one): `token` is the resume token from its last `welcome`.
+    /// Returns its id and whether it is signed in.
+    pub fn adopt(
+        self: &Arc<Self>,
+        token: &str,
+        outbox: Outbox,
+        host: Option<&str>,
+        new_token: &str,
+    ) -> Option<(PeerId, bool)> {
+        let digest = crate::auth::token::digest(token);
+        let (id, welcome, signed_in) = {
+            let mut s = self.lock();
+            let (id, peer) = s
+                .peers
+                .iter()
+                .find(|(_, p)| p.node != s.me && same_secret(&p.resume, &digest))?;
+            let id = id.clone();
+            let user = peer.user_id.and(peer.registered.clone());
+            let signed_in = peer.user_id.is_some();
+            let welcome = self.welcome(&id, user, peer.user_id, host, new_token, true);
+            s.local.insert(id.clone(), outbox.clone());
+            (id, welcome, signed_in)
+        };
+        outbox.push(welcome.to_json());
+        self.submit(Command::Moved {
+            peer: id.clone(),
+            node: self.node().clone(),
+            resume: crate::auth::token::digest(new_token),
+        });
+        Some((id, signed_in))
     }
 
     fn welcome(
@@ -325,19 +557,27 @@ impl Hub {
         }
     }
 
-    /// The `welcome` for a resumed session: its old id, a new resume token and fresh TURN
-    /// credentials. The transport sends it ahead of the frames queued while the client was
-    /// away.
+    /// The `welcome` for a session resumed on this node: its old id, a new resume token and
+    /// fresh TURN credentials. The transport sends it ahead of the frames queued while the
+    /// client was away.
     pub fn welcome_again(
-        &self,
+        self: &Arc<Self>,
         id: &PeerId,
         host: Option<&str>,
         resume_token: &str,
     ) -> Option<String> {
-        let s = self.lock();
-        let peer = s.peers.get(id)?;
-        let user = peer.user_id.and(peer.registered.clone());
-        let welcome = self.welcome(id, user, peer.user_id, host, resume_token, true);
+        let welcome = {
+            let s = self.lock();
+            let peer = s.peers.get(id)?;
+            let user = peer.user_id.and(peer.registered.clone());
+            self.welcome(id, user, peer.user_id, host, resume_token, true)
+        };
+        // Other nodes must know the new token, should the next reconnection land there.
+        self.submit(Command::Moved {
+            peer: id.clone(),
+            node: self.node().clone(),
+            resume: crate::auth::token::digest(resume_token),
+        });
         Some(welcome.to_json())
     }
 
@@ -380,61 +620,31 @@ impl Hub {
         }
     }
 
-    /// The connection is gone: leave its room, end its call, free its name.
-    pub fn disconnect(&self, id: &PeerId) {
-        let mut s = self.lock();
-        s.leave_room(id);
-        s.end_call(id, EndReason::Disconnected);
-        if let Some(peer) = s.peers.remove(id)
-            && let Some(name) = peer.registered
-        {
-            let key = name_key(&name);
-            if s.names.get(&key) == Some(id) {
-                s.names.remove(&key);
-            }
-        }
+    /// The connection is gone: leave its room, end its call, free its name — unless its
+    /// session has moved to another node meanwhile.
+    pub fn disconnect(self: &Arc<Self>, id: &PeerId) {
+        self.lock().local.remove(id);
+        self.submit(Command::Disconnect {
+            peer: id.clone(),
+            node: self.node().clone(),
+        });
     }
 
     /// Carry out one decoded client message.
     pub fn handle(self: &Arc<Self>, id: &PeerId, msg: ClientMsg) {
-        let mut s = self.lock();
-        if !s.peers.contains_key(id) {
+        metrics::counter!("confer_messages_total", "type" => msg.kind()).increment(1);
+        if matches!(msg, ClientMsg::Ping) {
+            // Liveness is this node's business only.
+            self.lock().send(id, &ServerMsg::Pong);
             return;
         }
-        let result = match msg {
-            ClientMsg::Register { name } => s.register(id, &name, &self.settings),
-            ClientMsg::Join {
-                room,
-                name,
-                password,
-            } => s.join(id, &room, name, password, &self.settings),
-            ClientMsg::Lock { locked } => s.lock_room(id, locked),
-            ClientMsg::Remove { peer } => s.remove_from_room(id, &peer),
-            ClientMsg::Leave => s.leave(id),
-            ClientMsg::Signal {
-                to,
-                description,
-                candidate,
-            } => s.relay_signal(id, &to, description, candidate, &self.settings),
-            ClientMsg::Call { user } => s.call(id, &user, &self.settings).map(|call| {
-                if let Some(call) = call {
-                    self.start_ring_timer(call);
-                }
-            }),
-            ClientMsg::Accept { call } => s.accept(id, &call),
-            ClientMsg::Decline { call } => s.refuse(id, &call, Refusal::Decline),
-            ClientMsg::Cancel { call } => s.refuse(id, &call, Refusal::Cancel),
-            ClientMsg::Hangup => s.hangup(id),
-            ClientMsg::Chat { text } => s.chat(id, text),
-            ClientMsg::Media(media) => s.media(id, media),
-            ClientMsg::Ping => {
-                s.send(id, &ServerMsg::Pong);
-                Ok(())
-            }
-        };
-        if let Err((code, message)) = result {
-            s.send(id, &ServerMsg::error(code, message));
-        }
+        let call = matches!(msg, ClientMsg::Call { .. }).then(random_id);
+        self.submit(Command::Client {
+            peer: id.clone(),
+            msg,
+            call,
+            at: unix_millis(),
+        });
     }
 
     /// Send an error frame for a message that could not be decoded.
@@ -448,7 +658,7 @@ impl Hub {
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             if let Some(hub) = hub.upgrade() {
-                hub.lock().ring_expired(&call);
+                hub.submit(Command::RingExpired { call });
             }
         });
     }
@@ -478,6 +688,12 @@ impl State {
     }
 
     fn log(&self, event: CallEvent) {
+        if !self.made_here {
+            return; // the node where it happened writes it
+        }
+        if let CallEvent::Ended { outcome, .. } = &event {
+            metrics::counter!("confer_calls_total", "outcome" => outcome.as_str()).increment(1);
+        }
         if let Some(events) = &self.events
             && events.try_send(event).is_err()
         {
@@ -496,18 +712,23 @@ impl State {
         }
     }
 
+    /// Queue a frame for `to` if its connection is on this node; other nodes deliver theirs.
     fn send(&self, to: &PeerId, msg: &ServerMsg) {
-        if let Some(peer) = self.peers.get(to) {
-            peer.outbox.push(msg.to_json());
+        if let Some(outbox) = self.local.get(to) {
+            if let ServerMsg::Error { code, .. } = msg {
+                metrics::counter!("confer_errors_total", "code" => code.as_str()).increment(1);
+            }
+            outbox.push(msg.to_json());
         }
     }
 
     /// Send one frame to several peers, serializing it once.
     fn send_all<'a>(&self, to: impl IntoIterator<Item = &'a PeerId>, msg: &ServerMsg) {
-        let frame = msg.to_json();
+        let mut frame = None;
         for id in to {
-            if let Some(peer) = self.peers.get(id) {
-                peer.outbox.push(frame.clone());
+            if let Some(outbox) = self.local.get(id) {
+                let frame = frame.get_or_insert_with(|| msg.to_json());
+                outbox.push(frame.clone());
             }
         }
     }
@@ -680,9 +901,11 @@ impl State {
         // The newcomer is the impolite side of every pair it forms.
         let peers: Vec<PeerInfo> = members.iter().filter_map(|m| self.info(m, false)).collect();
         let existing: Vec<PeerId> = members.to_vec();
+        let position = self.position;
         let peer = self.peer_mut(id)?;
         peer.name = display;
         peer.room = Some(room.to_owned());
+        peer.joined = position;
         let entry = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
             // The first person in sets the password.
             password,
@@ -846,7 +1069,14 @@ impl State {
     }
 
     /// Start ringing `user`. Returns the call id when a ring timer must start.
-    fn call(&mut self, id: &PeerId, user: &str, settings: &HubSettings) -> Outcome<Option<CallId>> {
+    fn call(
+        &mut self,
+        id: &PeerId,
+        user: &str,
+        call_id: Option<CallId>,
+        at: u64,
+        settings: &HubSettings,
+    ) -> Outcome<Option<CallId>> {
         self.refuse_guest(id, settings)?;
         let Some(user) = clean_name(user) else {
             return fail(ErrorCode::InvalidName, "That is not a valid name.");
@@ -870,7 +1100,9 @@ impl State {
         if &callee_id == id {
             return fail(ErrorCode::CannotCallSelf, "You cannot call yourself.");
         }
-        let call_id = random_id();
+        let Some(call_id) = call_id else {
+            return fail(ErrorCode::Internal, "call without an id");
+        };
         let callee = self.peer(&callee_id)?;
         let callee_name = callee.registered.clone().unwrap_or(user);
         if callee.room.is_some() || callee.call.is_some() {
@@ -903,6 +1135,7 @@ impl State {
                 caller: id.clone(),
                 callee: callee_id.clone(),
                 active: false,
+                started: at,
             },
         );
         let caller_name = self.peer(id)?.registered.clone();
@@ -932,7 +1165,7 @@ impl State {
         Ok(Some(call_id))
     }
 
-    fn accept(&mut self, id: &PeerId, call_id: &CallId) -> Outcome {
+    fn accept(&mut self, id: &PeerId, call_id: &CallId, at: u64) -> Outcome {
         let Some(call) = self.calls.get_mut(call_id) else {
             return fail(ErrorCode::NoSuchCall, "That call is over.");
         };
@@ -941,6 +1174,10 @@ impl State {
         }
         call.active = true;
         let caller = call.caller.clone();
+        if self.made_here {
+            let setup = at.saturating_sub(call.started) as f64 / 1000.0;
+            metrics::histogram!("confer_call_answer_seconds").record(setup);
+        }
         self.log(CallEvent::Answered {
             call: call_id.clone(),
         });
@@ -1068,7 +1305,7 @@ impl State {
         );
     }
 
-    fn chat(&mut self, id: &PeerId, text: String) -> Outcome {
+    fn chat(&mut self, id: &PeerId, text: String, at: u64) -> Outcome {
         if !valid_chat(&text) {
             return fail(
                 ErrorCode::InvalidChat,
@@ -1084,7 +1321,7 @@ impl State {
             from: id.clone(),
             name: peer.name.clone(),
             text,
-            at: now_millis(),
+            at,
         };
         self.send_all(&to, &msg);
         Ok(())
@@ -1118,13 +1355,6 @@ fn other_party<'a>(call: &'a Call, id: &PeerId) -> &'a PeerId {
     }
 }
 
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// 16 random characters from a 32-letter alphabet: 80 bits, unguessable and URL-safe.
 fn random_id() -> String {
     use rand::Rng;
@@ -1133,4 +1363,426 @@ fn random_id() -> String {
     (0..16)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+/// Applying commands: the only way the replica changes.
+impl State {
+    fn apply(&mut self, command: Command, settings: &HubSettings) {
+        match command {
+            Command::Connect {
+                peer,
+                node,
+                user,
+                resume,
+            } => self.connect(peer, node, user, resume),
+            Command::Client {
+                peer,
+                msg,
+                call,
+                at,
+            } => self.client(&peer, msg, call, at, settings),
+            Command::Disconnect { peer, node } => {
+                if self.peers.get(&peer).is_some_and(|p| p.node == node) {
+                    self.drop_peer(&peer);
+                }
+            }
+            Command::Moved { peer, node, resume } => self.moved(&peer, node, resume),
+            Command::RingExpired { call } => self.ring_expired(&call),
+            Command::NodeGone { node } => self.node_gone(&node),
+            Command::Repair { node, state } => self.repair(&node, *state),
+            // The bus handles these itself.
+            Command::Hello { .. } | Command::Snapshot { .. } => {}
+        }
+    }
+
+    fn connect(&mut self, id: PeerId, node: NodeId, user: Option<SignedIn>, resume: String) {
+        if self.peers.contains_key(&id) {
+            return;
+        }
+        if let Some(user) = &user
+            && let Some(previous) = self.names.insert(name_key(&user.username), id.clone())
+            && let Some(p) = self.peers.get_mut(&previous)
+        {
+            p.registered = None;
+        }
+        self.peers.insert(
+            id,
+            Peer {
+                node,
+                resume,
+                name: user
+                    .as_ref()
+                    .map_or_else(|| "Guest".to_owned(), |u| u.username.clone()),
+                registered: user.as_ref().map(|u| u.username.clone()),
+                user_id: user.map(|u| u.user_id),
+                room: None,
+                joined: 0,
+                call: None,
+                media: MediaState::default(),
+                candidates_sent: HashMap::new(),
+            },
+        );
+    }
+
+    fn client(
+        &mut self,
+        id: &PeerId,
+        msg: ClientMsg,
+        call: Option<CallId>,
+        at: u64,
+        settings: &HubSettings,
+    ) {
+        if !self.peers.contains_key(id) {
+            return;
+        }
+        let result = match msg {
+            ClientMsg::Register { name } => self.register(id, &name, settings),
+            ClientMsg::Join {
+                room,
+                name,
+                password,
+            } => self.join(id, &room, name, password, settings),
+            ClientMsg::Lock { locked } => self.lock_room(id, locked),
+            ClientMsg::Remove { peer } => self.remove_from_room(id, &peer),
+            ClientMsg::Leave => self.leave(id),
+            ClientMsg::Signal {
+                to,
+                description,
+                candidate,
+            } => self.relay_signal(id, &to, description, candidate, settings),
+            ClientMsg::Call { user } => self.call(id, &user, call, at, settings).map(|call| {
+                if let Some(call) = call
+                    && self.made_here
+                {
+                    self.after.push(AfterApply::StartRingTimer(call));
+                }
+            }),
+            ClientMsg::Accept { call } => self.accept(id, &call, at),
+            ClientMsg::Decline { call } => self.refuse(id, &call, Refusal::Decline),
+            ClientMsg::Cancel { call } => self.refuse(id, &call, Refusal::Cancel),
+            ClientMsg::Hangup => self.hangup(id),
+            ClientMsg::Chat { text } => self.chat(id, text, at),
+            ClientMsg::Media(media) => self.media(id, media),
+            ClientMsg::Ping => {
+                self.send(id, &ServerMsg::Pong);
+                Ok(())
+            }
+        };
+        if let Err((code, message)) = result {
+            self.send(id, &ServerMsg::error(code, message));
+        }
+    }
+
+    /// The session continues on `node`. If it was held here, its old connection is told
+    /// to close.
+    fn moved(&mut self, id: &PeerId, node: NodeId, resume: String) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        if peer.node == self.me
+            && node != self.me
+            && let Some(outbox) = self.local.remove(id)
+        {
+            outbox.kick.kick(Kick::Moved);
+        }
+        peer.node = node;
+        peer.resume = resume;
+    }
+
+    fn node_gone(&mut self, node: &NodeId) {
+        if *node == self.me {
+            // Declared dead while alive (cut off too long): say again what we hold.
+            let state = self.snapshot(Some(&self.me.clone()));
+            self.after.push(AfterApply::Publish(Command::Repair {
+                node: self.me.clone(),
+                state: Box::new(state),
+            }));
+            return;
+        }
+        let gone: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| &p.node == node)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &gone {
+            self.drop_peer(id);
+        }
+    }
+
+    /// The session is over: leave its room, end its call, free its name.
+    fn drop_peer(&mut self, id: &PeerId) {
+        self.leave_room(id);
+        self.end_call(id, EndReason::Disconnected);
+        self.local.remove(id);
+        if let Some(peer) = self.peers.remove(id)
+            && let Some(name) = peer.registered
+        {
+            let key = name_key(&name);
+            if self.names.get(&key) == Some(id) {
+                self.names.remove(&key);
+            }
+        }
+    }
+
+    fn record(&self, id: &PeerId, p: &Peer) -> PeerRecord {
+        PeerRecord {
+            id: id.clone(),
+            node: p.node.clone(),
+            resume: p.resume.clone(),
+            name: p.name.clone(),
+            registered: p.registered.clone(),
+            user_id: p.user_id,
+            room: p.room.clone(),
+            joined: p.joined,
+            media: p.media,
+        }
+    }
+
+    /// Sessions (all, or those of one node), with their rooms and calls.
+    fn snapshot(&self, node: Option<&NodeId>) -> ReplicaSnapshot {
+        let peers: Vec<PeerRecord> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| node.is_none_or(|n| &p.node == n))
+            .map(|(id, p)| self.record(id, p))
+            .collect();
+        let selected: HashSet<&PeerId> = peers.iter().map(|p| &p.id).collect();
+        let room_names: HashSet<&String> = peers.iter().filter_map(|p| p.room.as_ref()).collect();
+        let rooms = room_names
+            .into_iter()
+            .filter_map(|name| {
+                self.rooms.get(name).map(|r| RoomRecord {
+                    name: name.clone(),
+                    password: r.password.clone(),
+                    locked: r.locked,
+                })
+            })
+            .collect();
+        let calls = self
+            .calls
+            .iter()
+            .filter(|(_, c)| selected.contains(&c.caller) || selected.contains(&c.callee))
+            .map(|(id, c)| CallRecord {
+                id: id.clone(),
+                caller: c.caller.clone(),
+                callee: c.callee.clone(),
+                active: c.active,
+                started: c.started,
+            })
+            .collect();
+        ReplicaSnapshot {
+            peers,
+            rooms,
+            calls,
+        }
+    }
+
+    /// Install a peer from a record, without telling anyone.
+    fn install(&mut self, rec: PeerRecord) {
+        if let Some(name) = &rec.registered {
+            self.names
+                .entry(name_key(name))
+                .or_insert_with(|| rec.id.clone());
+        }
+        let room = rec.room.clone();
+        self.peers.insert(
+            rec.id.clone(),
+            Peer {
+                node: rec.node,
+                resume: rec.resume,
+                name: rec.name,
+                registered: rec.registered,
+                user_id: rec.user_id,
+                room: rec.room,
+                joined: rec.joined,
+                call: None,
+                media: rec.media,
+                candidates_sent: HashMap::new(),
+            },
+        );
+        if let Some(room) = room {
+            self.add_member(&room, &rec.id);
+        }
+    }
+
+    /// Put `id` into `room`'s member list in join order.
+    fn add_member(&mut self, room: &str, id: &PeerId) {
+        let joined = self.peers.get(id).map_or(0, |p| p.joined);
+        let peers = &self.peers;
+        let entry = self.rooms.entry(room.to_owned()).or_default();
+        if entry.members.contains(id) {
+            return;
+        }
+        let at = entry
+            .members
+            .iter()
+            .position(|m| peers.get(m).is_some_and(|p| p.joined > joined))
+            .unwrap_or(entry.members.len());
+        entry.members.insert(at, id.clone());
+    }
+
+    fn install_calls(&mut self, calls: Vec<CallRecord>) {
+        for c in calls {
+            let both = [&c.caller, &c.callee]
+                .iter()
+                .all(|p| self.peers.get(*p).is_some_and(|p| p.call.is_none()));
+            if !both || self.calls.contains_key(&c.id) {
+                continue;
+            }
+            for party in [&c.caller, &c.callee] {
+                if let Some(p) = self.peers.get_mut(party) {
+                    p.call = Some(c.id.clone());
+                }
+            }
+            self.calls.insert(
+                c.id,
+                Call {
+                    caller: c.caller,
+                    callee: c.callee,
+                    active: c.active,
+                    started: c.started,
+                },
+            );
+        }
+    }
+
+    fn room_metadata(&mut self, rooms: &[RoomRecord]) {
+        for r in rooms {
+            let room = self.rooms.entry(r.name.clone()).or_default();
+            room.password = r.password.clone();
+            room.locked = r.locked;
+        }
+    }
+
+    /// Who each local session sees in its room, for announcing differences.
+    fn local_views(&self) -> HashMap<PeerId, (String, Vec<PeerId>)> {
+        self.local
+            .keys()
+            .filter_map(|id| {
+                let room = self.peers.get(id)?.room.clone()?;
+                let members = self.rooms.get(&room)?.members.clone();
+                Some((id.clone(), (room, members)))
+            })
+            .collect()
+    }
+
+    /// Tell local sessions who came and went in their rooms since `before`.
+    fn announce_changes(&self, before: HashMap<PeerId, (String, Vec<PeerId>)>) {
+        for (id, (room, members)) in self.local_views() {
+            let old = before
+                .get(&id)
+                .filter(|(r, _)| *r == room)
+                .map(|(_, m)| m.clone())
+                .unwrap_or_default();
+            for gone in old.iter().filter(|m| !members.contains(m) && *m != &id) {
+                self.send(&id, &ServerMsg::PeerLeft { peer: gone.clone() });
+            }
+            let my_joined = self.peers.get(&id).map_or(0, |p| p.joined);
+            for new in members.iter().filter(|m| !old.contains(m) && *m != &id) {
+                let polite = self.peers.get(new).is_some_and(|p| my_joined < p.joined);
+                if let Some(peer) = self.info(new, polite) {
+                    self.send(&id, &ServerMsg::PeerJoined { peer });
+                }
+            }
+        }
+    }
+
+    /// `node` says what its sessions are after being cut off: adopt it.
+    fn repair(&mut self, node: &NodeId, state: ReplicaSnapshot) {
+        if *node == self.me {
+            return; // our own replica is where it came from
+        }
+        let before = self.local_views();
+        let listed: HashSet<PeerId> = state.peers.iter().map(|p| p.id.clone()).collect();
+        let stale: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| &p.node == node || listed.contains(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        // Calls touching that node end unless the repair lists them again.
+        let listed_calls: HashSet<&CallId> = state.calls.iter().map(|c| &c.id).collect();
+        let ended: Vec<PeerId> = self
+            .calls
+            .iter()
+            .filter(|(id, c)| {
+                !listed_calls.contains(id)
+                    && (stale.contains(&c.caller) || stale.contains(&c.callee))
+            })
+            .map(|(_, c)| c.caller.clone())
+            .collect();
+        for caller in &ended {
+            self.end_call(caller, EndReason::Disconnected);
+        }
+        // Remove the node's sessions quietly, then install what it says; the difference is
+        // announced below.
+        for id in &stale {
+            self.remove_quietly(id);
+        }
+        self.room_metadata(&state.rooms);
+        for rec in state.peers {
+            self.install(rec);
+        }
+        // Calls whose parties kept their call: re-link them.
+        let kept: Vec<(CallId, PeerId, PeerId)> = self
+            .calls
+            .iter()
+            .map(|(id, c)| (id.clone(), c.caller.clone(), c.callee.clone()))
+            .collect();
+        for (cid, caller, callee) in kept {
+            if !self.peers.contains_key(&caller) || !self.peers.contains_key(&callee) {
+                self.calls.remove(&cid);
+                continue;
+            }
+            for party in [&caller, &callee] {
+                if let Some(p) = self.peers.get_mut(party) {
+                    p.call = Some(cid.clone());
+                }
+            }
+        }
+        self.install_calls(state.calls);
+        self.rooms.retain(|_, r| !r.members.is_empty());
+        self.announce_changes(before);
+    }
+
+    /// Take a session out of the maps without telling anyone (its call, if any, stays).
+    fn remove_quietly(&mut self, id: &PeerId) {
+        if let Some(peer) = self.peers.remove(id) {
+            if let Some(room) = &peer.room
+                && let Some(r) = self.rooms.get_mut(room)
+            {
+                r.members.retain(|m| m != id);
+            }
+            if let Some(name) = peer.registered {
+                let key = name_key(&name);
+                if self.names.get(&key) == Some(id) {
+                    self.names.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Replace the replica by a snapshot from another node, keeping this node's sessions.
+    fn load(&mut self, snapshot: ReplicaSnapshot) {
+        let before = self.local_views();
+        let own = self.snapshot(Some(&self.me.clone()));
+        self.peers.clear();
+        self.rooms.clear();
+        self.names.clear();
+        self.calls.clear();
+        let me = self.me.clone();
+        self.room_metadata(&snapshot.rooms);
+        for rec in snapshot.peers.into_iter().filter(|p| p.node != me) {
+            self.install(rec);
+        }
+        self.room_metadata(&own.rooms);
+        for rec in own.peers {
+            self.install(rec);
+        }
+        self.install_calls(own.calls);
+        self.install_calls(snapshot.calls);
+        self.rooms.retain(|_, r| !r.members.is_empty());
+        self.announce_changes(before);
+    }
 }

@@ -70,6 +70,28 @@ pub enum ClientMsg {
     Ping,
 }
 
+impl ClientMsg {
+    /// Its `type`, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMsg::Register { .. } => "register",
+            ClientMsg::Join { .. } => "join",
+            ClientMsg::Leave => "leave",
+            ClientMsg::Signal { .. } => "signal",
+            ClientMsg::Call { .. } => "call",
+            ClientMsg::Accept { .. } => "accept",
+            ClientMsg::Decline { .. } => "decline",
+            ClientMsg::Cancel { .. } => "cancel",
+            ClientMsg::Hangup => "hangup",
+            ClientMsg::Chat { .. } => "chat",
+            ClientMsg::Media(_) => "media",
+            ClientMsg::Lock { .. } => "lock",
+            ClientMsg::Remove { .. } => "remove",
+            ClientMsg::Ping => "ping",
+        }
+    }
+}
+
 /// The client `type` names, to tell an unknown type from a malformed known one.
 pub const CLIENT_TYPES: &[&str] = &[
     "register", "join", "leave", "signal", "call", "accept", "decline", "cancel", "hangup", "chat",
@@ -278,6 +300,37 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The code as it appears in `error` frames.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::AlreadyInRoom => "already_in_room",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::BusyInCall => "busy_in_call",
+            ErrorCode::AlreadyInCall => "already_in_call",
+            ErrorCode::NotAPeer => "not_a_peer",
+            ErrorCode::UserOffline => "user_offline",
+            ErrorCode::CannotCallSelf => "cannot_call_self",
+            ErrorCode::WrongPassword => "wrong_password",
+            ErrorCode::RoomLocked => "room_locked",
+            ErrorCode::NotHost => "not_host",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SdpTooLarge => "sdp_too_large",
+            ErrorCode::TooManyCandidates => "too_many_candidates",
+            ErrorCode::RegisterFirst => "register_first",
+            ErrorCode::NoSuchCall => "no_such_call",
+            ErrorCode::InvalidChat => "invalid_chat",
+            ErrorCode::SignInRequired => "sign_in_required",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
 /// Why a text frame could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
@@ -334,6 +387,29 @@ fn truncate(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn error_code_names_match_the_wire() {
+        for code in [
+            ErrorCode::InvalidMessage,
+            ErrorCode::NotAPeer,
+            ErrorCode::SdpTooLarge,
+        ] {
+            assert_eq!(json!(code), json!(code.as_str()));
+        }
+    }
+
+    #[test]
+    fn kinds_match_the_wire() {
+        for text in [
+            r#"{"type":"media","audio":true,"video":false,"screen":false}"#,
+            r#"{"type":"remove","peer":"x"}"#,
+            r#"{"type":"ping"}"#,
+        ] {
+            let msg = decode(text).unwrap();
+            assert_eq!(json!(msg)["type"], msg.kind());
+        }
+    }
 
     #[test]
     fn decodes_every_client_type() {

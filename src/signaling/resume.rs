@@ -113,12 +113,13 @@ pub struct Attached {
     pub welcome: Option<String>,
 }
 
-/// Continue the session of `resume` when it can still be had, else open a new one with
-/// `open`.
+/// Continue the session of `resume` when it can still be had — on this node, else one
+/// another node held (`adopt`) — or open a new one with `open`.
 pub async fn attach(
     registry: &Resumable,
     resume: Option<&str>,
     host: Option<&str>,
+    adopt: impl FnOnce(&str, &str) -> Option<(Session, Inbox)>,
     open: impl FnOnce(&str) -> (Session, Inbox),
 ) -> Attached {
     let token = crate::auth::token::generate();
@@ -131,6 +132,17 @@ pub async fn attach(
             inbox,
             token,
             welcome: Some(welcome),
+        };
+    }
+    if let Some(old) = resume
+        && let Some((session, inbox)) = adopt(old, &token)
+    {
+        // Its `welcome` is first in the inbox already.
+        return Attached {
+            session,
+            inbox,
+            token,
+            welcome: None,
         };
     }
     let (session, inbox) = open(&token);

@@ -13,6 +13,9 @@ use super::protocol::{ClientMsg, ErrorCode, PeerId, decode};
 use super::rate::TokenBucket;
 use crate::store::Store;
 
+/// How long a guest's name check may wait for the accounts database.
+const ACCOUNT_CHECK_WAIT: Duration = Duration::from_secs(1);
+
 pub struct Session {
     hub: Arc<Hub>,
     id: PeerId,
@@ -50,6 +53,30 @@ impl Session {
             },
             inbox,
         )
+    }
+
+    /// Continue here a session another node held, if `token` names one.
+    pub fn adopt(
+        hub: Arc<Hub>,
+        store: Option<Store>,
+        token: &str,
+        host: Option<&str>,
+        new_token: &str,
+    ) -> Option<(Session, Inbox)> {
+        let (outbox, inbox) = outbox();
+        let (id, signed_in) = hub.adopt(token, outbox, host, new_token)?;
+        let bucket = hub.message_bucket();
+        Some((
+            Session {
+                hub,
+                id,
+                bucket,
+                warned_at: None,
+                store,
+                signed_in,
+            },
+            inbox,
+        ))
     }
 
     pub fn id(&self) -> &PeerId {
@@ -117,10 +144,16 @@ impl Session {
         let (Some(store), Some(name)) = (&self.store, clean_name(name)) else {
             return false;
         };
-        match store.username_exists(&name).await {
-            Ok(exists) => exists,
-            Err(e) => {
+        // A database that does not answer must not hold up a join.
+        let check = tokio::time::timeout(ACCOUNT_CHECK_WAIT, store.username_exists(&name));
+        match check.await {
+            Ok(Ok(exists)) => exists,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot check a guest name against accounts");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("the accounts database is slow; guest name not checked");
                 false
             }
         }

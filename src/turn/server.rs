@@ -418,6 +418,7 @@ impl Shared {
             now,
         );
         table.insert(tuple, allocation);
+        metrics::counter!("confer_turn_allocations_total").increment(1);
         tracing::debug!(client = %tuple.client, %relayed, "TURN allocation");
         allocate_success(msg, relayed, tuple.client, lifetime, &auth.key)
     }
@@ -558,8 +559,9 @@ impl Shared {
         let table = self.lock();
         if let Some(a) = table.get(tuple)
             && a.is_permitted(peer.ip(), Instant::now())
+            && a.relay.socket.try_send_to(data, peer).is_ok()
         {
-            let _ = a.relay.socket.try_send_to(data, peer);
+            relayed_bytes("to_peer", data.len());
         }
     }
 
@@ -572,10 +574,17 @@ impl Shared {
         if let Some(a) = table.get(tuple)
             && let Some(peer) = a.channel_peer(cd.channel, now)
             && a.is_permitted(peer.ip(), now)
+            && a.relay.socket.try_send_to(cd.data, peer).is_ok()
         {
-            let _ = a.relay.socket.try_send_to(cd.data, peer);
+            relayed_bytes("to_peer", cd.data.len());
         }
     }
+}
+
+/// Count bytes relayed in one direction (`to_peer` or `to_client`).
+fn relayed_bytes(direction: &'static str, n: usize) {
+    metrics::counter!("confer_turn_relayed_bytes_total", "direction" => direction)
+        .increment(n as u64);
 }
 
 /// Attributes this server understands in requests (others below 0x8000 get 420).
@@ -774,6 +783,7 @@ async fn relay_loop(
             }
         };
         link.send(frame);
+        relayed_bytes("to_client", n);
     }
 }
 

@@ -62,17 +62,7 @@ impl TestServer {
 
     /// Connect with a query string (e.g. `resume=…`); returns the client and its `welcome`.
     pub async fn connect_with(&self, query: &str) -> (Client, Value) {
-        let url = format!("{}?{query}", self.ws_url());
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket connects");
-        let mut client = Client {
-            ws,
-            id: String::new(),
-        };
-        let welcome = client.expect("welcome").await;
-        client.id = welcome["id"].as_str().expect("welcome.id").to_owned();
-        (client, welcome)
+        Client::connect(&format!("{}?{query}", self.ws_url())).await
     }
 
     /// A client that joined `room` under `name`; returns it with its `joined` frame.
@@ -277,6 +267,31 @@ pub enum Next {
 }
 
 impl Client {
+    /// Connect to a signaling URL and consume the `welcome`; returns the client and it.
+    pub async fn connect(url: &str) -> (Client, Value) {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        let mut client = Client {
+            ws,
+            id: String::new(),
+        };
+        let welcome = client.expect("welcome").await;
+        client.id = welcome["id"].as_str().expect("welcome.id").to_owned();
+        (client, welcome)
+    }
+
+    /// The connection ends (however) within a few seconds; frames before that are skipped.
+    pub async fn expect_closed_soon(&mut self) {
+        loop {
+            match self.next_within(WAIT).await {
+                Next::Closed(_) => return,
+                Next::Frame(_) => continue,
+                Next::Nothing => panic!("connection still open"),
+            }
+        }
+    }
+
     pub async fn send(&mut self, msg: Value) {
         self.ws.send(Message::text(msg.to_string())).await.unwrap();
     }
