@@ -18,6 +18,16 @@ use crate::signaling::resume::{Attached, Detached, HandoverRequest};
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// Bytes tungstenite reads from the socket at once. Its default (128 KiB) is zero-filled before
+/// every read, which cost both CPU on every frame and 128 KiB of resident memory per idle
+/// connection; signaling frames are mostly well under 4 KiB, and a larger one is simply read
+/// in several steps (the frame's full length is reserved once its header is known).
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Outgoing frames are coalesced up to this size before tungstenite writes them to the
+/// socket (a flush always writes). Its default (128 KiB) would let one busy connection keep
+/// a buffer of that size for good.
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Close codes (RFC 6455 §7.4.1 and the private range), documented in docs/protocol.md.
 pub mod close_code {
     pub const UNSUPPORTED_DATA: u16 = 1003;
@@ -52,6 +62,8 @@ pub async fn upgrade(
     let host = request_host(&headers);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             serve(socket, app, user, host, query.resume).await;
             drop(slot);
