@@ -27,6 +27,8 @@ pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// socket (a flush always writes). Its default (128 KiB) would let one busy connection keep
 /// a buffer of that size for good.
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Queued frames written before one flush.
+const MAX_BATCH: usize = 32;
 
 /// Close codes (RFC 6455 §7.4.1 and the private range), documented in docs/protocol.md.
 pub mod close_code {
@@ -148,7 +150,17 @@ async fn serve(
                 }
             },
             Some(frame) = inbox.recv() => {
-                if sink.send(Message::Text(frame.into())).await.is_err() {
+                // Whatever else is queued already goes out in the same write (one syscall
+                // for a burst of candidates instead of one each), at most a bounded batch.
+                let mut sent = sink.feed(Message::Text(frame.into())).await;
+                for _ in 1..MAX_BATCH {
+                    let Some(frame) = inbox.try_recv() else { break };
+                    if sent.is_err() {
+                        break;
+                    }
+                    sent = sink.feed(Message::Text(frame.into())).await;
+                }
+                if sent.is_err() || sink.flush().await.is_err() {
                     break End::Lost;
                 }
             }

@@ -85,6 +85,13 @@ impl Inbox {
         self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
         Some(frame)
     }
+
+    /// The next frame if one is queued already.
+    pub fn try_recv(&mut self) -> Option<String> {
+        let frame = self.frames.try_recv().ok()?;
+        self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        Some(frame)
+    }
 }
 
 /// A bounded queue of outgoing frames for one connection.
