@@ -18,11 +18,12 @@ use crate::signaling::resume::{Attached, Detached, HandoverRequest};
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Bytes tungstenite reads from the socket at once. Its default (128 KiB) is zero-filled before
-/// every read, which cost both CPU on every frame and 128 KiB of resident memory per idle
-/// connection; signaling frames are mostly well under 4 KiB, and a larger one is simply read
-/// in several steps (the frame's full length is reserved once its header is known).
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes tungstenite reads from the socket at once. It zero-fills this much before every
+/// read, so it is resident memory for every idle connection and a memset per read: its
+/// default (128 KiB) cost 128 KiB per connection. Candidates and most other frames fit in
+/// 1 KiB; a 5 KB offer takes a few more reads (the frame's full length is reserved once its
+/// header is known), which measured no dearer than zero-filling 4 KiB per read.
+pub const READ_BUFFER_BYTES: usize = 1024;
 /// Outgoing frames are coalesced up to this size before tungstenite writes them to the
 /// socket (a flush always writes). Its default (128 KiB) would let one busy connection keep
 /// a buffer of that size for good.
