@@ -148,4 +148,7 @@ export CONFER_BIN="$PWD/target/debug/confer"
 if [ "$(id -u)" -eq 0 ]; then ns=(unshare --net); else ns=(unshare --net --map-root-user); fi
 "${ns[@]}" sh -c 'ip link set lo up && cd e2e && npm test'
 
+step "Browser call-setup benchmark smoke run (1 call, debug build, same loopback-only namespace; checks no figure)"
+"${ns[@]}" sh -c 'ip link set lo up && node bench/call_setup.mjs --smoke --bin target/debug/confer --duration 120'
+
 step "All suites passed"

@@ -1,7 +1,7 @@
 //! Property tests of the protocol codec: every client message round-trips through JSON, and
 //! no input — valid, truncated or random — makes the decoder panic.
 
-use confer::signaling::protocol::{ClientMsg, MediaState, decode};
+use confer::signaling::protocol::{ClientMsg, MediaState, RawJson, decode};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -57,8 +57,8 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                 || c.is_some())
             .prop_map(|(to, description, candidate)| ClientMsg::Signal {
                 to,
-                description,
-                candidate,
+                description: description.map(RawJson::from),
+                candidate: candidate.map(RawJson::from),
             }),
         text().prop_map(|user| ClientMsg::Call { user }),
         text().prop_map(|call| ClientMsg::Accept { call }),

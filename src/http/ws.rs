@@ -19,6 +19,19 @@ use crate::signaling::resume::{Attached, Detached, HandoverRequest};
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// Bytes tungstenite reads from the socket at once. It zero-fills this much before every
+/// read, so it is resident memory for every idle connection and a memset per read: its
+/// default (128 KiB) cost 128 KiB per connection. Candidates and most other frames fit in
+/// 1 KiB; a 5 KB offer takes a few more reads (the frame's full length is reserved once its
+/// header is known), which measured no dearer than zero-filling 4 KiB per read.
+pub const READ_BUFFER_BYTES: usize = 1024;
+/// Outgoing frames are coalesced up to this size before tungstenite writes them to the
+/// socket (a flush always writes). Its default (128 KiB) would let one busy connection keep
+/// a buffer of that size for good.
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Queued frames written before one flush.
+const MAX_BATCH: usize = 32;
+
 /// Close codes (RFC 6455 §7.4.1 and the private range), documented in docs/protocol.md.
 pub mod close_code {
     pub const UNSUPPORTED_DATA: u16 = 1003;
@@ -62,6 +75,8 @@ pub async fn upgrade(
     let host = request_host(&headers);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             serve(socket, app, user, host, query.resume).await;
             drop(slot);
@@ -150,7 +165,17 @@ async fn serve(
                 }
             },
             Some(frame) = inbox.recv() => {
-                if sink.send(Message::Text(frame.into())).await.is_err() {
+                // Whatever else is queued already goes out in the same write (one syscall
+                // for a burst of candidates instead of one each), at most a bounded batch.
+                let mut sent = sink.feed(Message::Text(frame.into())).await;
+                for _ in 1..MAX_BATCH {
+                    let Some(frame) = inbox.try_recv() else { break };
+                    if sent.is_err() {
+                        break;
+                    }
+                    sent = sink.feed(Message::Text(frame.into())).await;
+                }
+                if sent.is_err() || sink.flush().await.is_err() {
                     break End::Lost;
                 }
             }

@@ -18,7 +18,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::names::{clean_name, name_key, valid_chat, valid_room};
 use super::protocol::{
-    CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, ServerMsg,
+    CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, RawJson, ServerMsg,
 };
 use super::rate::TokenBucket;
 use crate::bus::{Bus, Command, Entry, MemoryBus, NodeId, Published, unix_millis};
@@ -131,6 +131,13 @@ impl Inbox {
                 }
             }
         }
+    }
+
+    /// The next frame if one is queued already.
+    pub fn try_recv(&mut self) -> Option<String> {
+        let frame = self.frames.try_recv().ok()?;
+        self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        Some(frame)
     }
 }
 
@@ -1015,8 +1022,8 @@ impl State {
         &mut self,
         id: &PeerId,
         to: &PeerId,
-        description: Option<serde_json::Value>,
-        candidate: Option<serde_json::Value>,
+        description: Option<RawJson>,
+        candidate: Option<RawJson>,
         settings: &HubSettings,
     ) -> Outcome {
         if !self.companions(id).contains(to) {
@@ -1025,12 +1032,10 @@ impl State {
                 "That peer is not in your room or call.",
             );
         }
-        let sdp_len = description
+        if description
             .as_ref()
-            .and_then(|d| d.get("sdp"))
-            .and_then(|s| s.as_str())
-            .map_or(0, str::len);
-        if sdp_len > settings.max_sdp_bytes {
+            .is_some_and(|d| d.sdp_longer_than(settings.max_sdp_bytes))
+        {
             return fail(
                 ErrorCode::SdpTooLarge,
                 format!(
@@ -1044,7 +1049,7 @@ impl State {
             // A new description starts a new negotiation with this peer.
             sender.candidates_sent.remove(to);
         }
-        if matches!(&candidate, Some(c) if !c.is_null()) {
+        if candidate.as_ref().is_some_and(|c| !c.is_null()) {
             let sent = sender.candidates_sent.entry(to.clone()).or_insert(0);
             if *sent >= settings.max_candidates {
                 return fail(

@@ -1,8 +1,9 @@
 //! The v1 signaling protocol: one JSON object per text frame, tagged by `type`.
 //! `docs/protocol.md` describes exactly these types.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::config::{IceServer, IceTransportPolicy};
 
@@ -33,14 +34,14 @@ pub enum ClientMsg {
             deserialize_with = "present",
             skip_serializing_if = "Option::is_none"
         )]
-        description: Option<Value>,
-        /// `Some(Value::Null)` is an explicit end-of-candidates and is relayed as such.
+        description: Option<RawJson>,
+        /// `Some` of JSON `null` is an explicit end-of-candidates and is relayed as such.
         #[serde(
             default,
             deserialize_with = "present",
             skip_serializing_if = "Option::is_none"
         )]
-        candidate: Option<Value>,
+        candidate: Option<RawJson>,
     },
     Call {
         user: String,
@@ -99,8 +100,103 @@ pub const CLIENT_TYPES: &[&str] = &[
 ];
 
 /// A field that is present (even as `null`) deserializes to `Some`.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A JSON value the server relays without looking inside (the `description` and `candidate`
+/// of `signal`): kept as the client's own text and written out verbatim, so relaying a 5 KB
+/// offer costs one copy instead of parsing it into a tree of allocations and escaping it
+/// back out. [`decode`] captures it straight from the frame; other deserializers (tests,
+/// clients reading [`ServerMsg`]) go through [`Value`], which is slower but equivalent.
+#[derive(Debug, Clone)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Whether this is JSON `null` (an explicit end-of-candidates).
+    pub fn is_null(&self) -> bool {
+        self.0.get() == "null"
+    }
+
+    /// Length in bytes of the `"sdp"` string member, 0 when there is none (not an object, no
+    /// such member, not a string). The decoded string is never longer than its JSON text, so
+    /// a value whose whole text is within `max` answers without being parsed.
+    pub fn sdp_longer_than(&self, max: usize) -> bool {
+        let text = self.0.get();
+        if text.len() <= max {
+            return false;
+        }
+        let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let len = value
+            .get("sdp")
+            .and_then(|s| s.as_str())
+            .map_or(0, str::len);
+        len > max
+    }
+}
+
+impl From<Value> for RawJson {
+    fn from(value: Value) -> Self {
+        // Writing a `Value` as JSON cannot fail (its map keys are strings).
+        let raw = serde_json::value::to_raw_value(&value)
+            .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("valid JSON"));
+        RawJson(raw)
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawJson {
+    /// Through [`Value`], so it works behind serde's buffering of internally tagged enums
+    /// (where [`RawValue`] itself cannot be captured).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(RawJson::from)
+    }
+}
+
+/// `signal` read straight from the frame text, so `description` and `candidate` are captured
+/// as [`RawValue`]s: the derived `ClientMsg` decoder buffers the whole frame first (serde's
+/// internally tagged enums do), which allocates a copy of every string in it.
+#[derive(Deserialize)]
+struct SignalFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    to: PeerId,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Box<RawValue>>,
+    #[serde(default, deserialize_with = "present")]
+    candidate: Option<Box<RawValue>>,
+}
+
+/// The fast path of [`decode`]: `Some` only for a well-formed `signal`; anything else (other
+/// types, errors, escapes in `type`) goes to the general decoder, which gives the same result
+/// or the same error it always did.
+fn decode_signal(text: &str) -> Option<ClientMsg> {
+    // A derived struct would also accept a JSON array; a message must be an object.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let frame: SignalFrame = serde_json::from_str(text).ok()?;
+    (frame.kind == "signal").then(|| ClientMsg::Signal {
+        to: frame.to,
+        description: frame.description.map(RawJson),
+        candidate: frame.candidate.map(RawJson),
+    })
 }
 
 /// Whether a participant's microphone, camera and screen share are on.
@@ -198,13 +294,13 @@ pub enum ServerMsg {
             deserialize_with = "present",
             skip_serializing_if = "Option::is_none"
         )]
-        description: Option<Value>,
+        description: Option<RawJson>,
         #[serde(
             default,
             deserialize_with = "present",
             skip_serializing_if = "Option::is_none"
         )]
-        candidate: Option<Value>,
+        candidate: Option<RawJson>,
     },
     Calling {
         call: CallId,
@@ -351,7 +447,11 @@ impl DecodeError {
 
 /// Decode one client frame, telling an unknown `type` apart from a malformed message.
 pub fn decode(text: &str) -> Result<ClientMsg, DecodeError> {
-    match serde_json::from_str::<ClientMsg>(text) {
+    let decoded = match decode_signal(text) {
+        Some(signal) => Ok(signal),
+        None => serde_json::from_str::<ClientMsg>(text),
+    };
+    match decoded {
         Ok(ClientMsg::Signal {
             description: None,
             candidate: None,
@@ -440,7 +540,7 @@ mod tests {
         let ClientMsg::Signal { candidate, .. } = msg else {
             panic!()
         };
-        assert_eq!(candidate, Some(Value::Null));
+        assert!(candidate.as_ref().is_some_and(RawJson::is_null));
         let out = ServerMsg::Signal {
             from: "y".into(),
             description: None,
