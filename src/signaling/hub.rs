@@ -356,6 +356,8 @@ pub struct Hub {
     state: Mutex<State>,
     settings: HubSettings,
     bus: Arc<dyn Bus>,
+    /// One node on its own: commands are applied as they are made.
+    single_node: bool,
     /// Positions for commands applied without the shared log.
     local_positions: AtomicU64,
 }
@@ -386,6 +388,7 @@ impl Hub {
                 after: Vec::new(),
             }),
             settings,
+            single_node: bus.health() == crate::bus::BusHealth::Local,
             bus,
             local_positions: AtomicU64::new(0),
         })
@@ -438,26 +441,40 @@ impl Hub {
 
     /// Send a command through the bus; on one node (or cut off) it is applied right away.
     pub fn submit(self: &Arc<Self>, command: Command) {
+        if self.single_node {
+            // The common case needs no envelope.
+            self.apply_command(command, true, self.local_position());
+            return;
+        }
         let entry = Entry::new(self.node(), command);
         if let Published::ApplyHere(entry) = self.bus.publish(entry) {
             self.apply_here(entry);
         }
     }
 
-    /// Apply an entry that did not go through the shared log.
-    pub fn apply_here(self: &Arc<Self>, entry: Entry) {
-        // Positions order room members; keep them comparable with log positions.
+    /// Positions order room members; keep local ones comparable with log positions.
+    fn local_position(&self) -> u64 {
         let n = self.local_positions.fetch_add(1, Ordering::Relaxed);
-        self.apply(entry, (unix_millis() << 20) | (n & 0xF_FFFF));
+        (unix_millis() << 20) | (n & 0xF_FFFF)
+    }
+
+    /// Apply an entry made here that did not go through the shared log.
+    pub fn apply_here(self: &Arc<Self>, entry: Entry) {
+        self.apply_command(entry.command, true, self.local_position());
     }
 
     /// Apply one entry of the log, at `position`.
     pub fn apply(self: &Arc<Self>, entry: Entry, position: u64) {
+        let made_here = entry.origin == *self.node();
+        self.apply_command(entry.command, made_here, position);
+    }
+
+    fn apply_command(self: &Arc<Self>, command: Command, made_here: bool, position: u64) {
         let after = {
             let mut s = self.lock();
-            s.made_here = entry.origin == s.me;
+            s.made_here = made_here;
             s.position = position;
-            s.apply(entry.command, &self.settings);
+            s.apply(command, &self.settings);
             std::mem::take(&mut s.after)
         };
         for work in after {
