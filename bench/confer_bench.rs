@@ -48,6 +48,10 @@ struct Args {
     /// inside this process (then CPU and RSS figures include the generator).
     #[arg(long)]
     url: Option<String>,
+    /// Another node of the same cluster: the second client of every pair connects there, so
+    /// every relayed message crosses the bus (with --url).
+    #[arg(long)]
+    peer_url: Option<String>,
     /// Number of WebSocket clients (at most 50,000; paired for burst and paced).
     #[arg(long, default_value_t = 2000)]
     clients: usize,
@@ -238,7 +242,14 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
 
     // Connect.
     let t = Instant::now();
-    let clients = connect_all(args, &url, target, phase(t), &errors).await;
+    let peer = match &args.peer_url {
+        Some(peer) => {
+            report.notes.push(format!("second client of each pair on {peer}"));
+            Some((peer.clone(), resolve_loopback(peer).await?))
+        }
+        None => None,
+    };
+    let clients = connect_all(args, (&url, target), peer, phase(t), &errors).await;
     report.connect_seconds = t.elapsed().as_secs_f64();
     report.clients_connected = clients.len();
     report.server_rss_connected_kb = pid.and_then(rss_kb);
@@ -298,8 +309,8 @@ async fn resolve_loopback(url: &str) -> anyhow::Result<SocketAddr> {
 /// Connect `--clients` clients, each through its `welcome`. Returns the ones that made it.
 async fn connect_all(
     args: &Args,
-    url: &str,
-    target: SocketAddr,
+    (url, target): (&str, SocketAddr),
+    peer: Option<(String, SocketAddr)>,
     deadline: Instant,
     errors: &Arc<Errors>,
 ) -> Vec<(Ws, String)> {
@@ -307,7 +318,10 @@ async fn connect_all(
     let mut tasks = Vec::with_capacity(args.clients);
     for i in 0..args.clients {
         let permits = permits.clone();
-        let url = url.to_owned();
+        let (url, target) = match &peer {
+            Some((peer_url, peer_target)) if i % 2 == 1 => (peer_url.clone(), *peer_target),
+            _ => (url.to_owned(), target),
+        };
         let errors = errors.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await.ok()?;
