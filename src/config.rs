@@ -214,6 +214,15 @@ pub struct ServeArgs {
     /// Private key (PEM) of tls_cert [default: none]
     #[arg(long, global = true, env = "CONFER_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Comma-separated CIDRs of reverse proxies / load balancers whose `X-Forwarded-For`
+    /// names the client (for per-address limits), e.g. `10.0.0.0/24` [default: none]
+    #[arg(
+        long,
+        global = true,
+        env = "CONFER_TRUSTED_PROXIES",
+        value_name = "CIDRS"
+    )]
+    pub trusted_proxies: Option<String>,
     /// Redis for several nodes, e.g. redis://127.0.0.1:6379/0; unset = one node [default: unset]
     #[arg(long, global = true, env = "CONFER_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
@@ -268,6 +277,7 @@ struct FileConfig {
     tls: Option<TlsMode>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    trusted_proxies: Option<Vec<Cidr>>,
     redis_url: Option<String>,
     redis_prefix: Option<String>,
     log_format: Option<LogFormat>,
@@ -308,6 +318,7 @@ pub struct Config {
     pub turn_public_ip: Option<IpAddr>,
     pub turn_credential_ttl: Duration,
     pub tls: Tls,
+    pub trusted_proxies: Vec<Cidr>,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub log_format: LogFormat,
@@ -355,6 +366,7 @@ impl Default for Config {
             turn_public_ip: None,
             turn_credential_ttl: Duration::from_secs(86400),
             tls: Tls::Off,
+            trusted_proxies: Vec::new(),
             redis_url: None,
             redis_prefix: "confer".to_owned(),
             log_format: LogFormat::Text,
@@ -383,6 +395,8 @@ pub enum ConfigError {
     TurnListen(String),
     #[error("turn_allowed_peers: {0}")]
     TurnAllowedPeers(#[from] crate::turn::policy::CidrError),
+    #[error("trusted_proxies: {0}")]
+    TrustedProxies(crate::turn::policy::CidrError),
     #[error("turn_secret and turn_realm must not be empty")]
     TurnEmpty,
     #[error("{0}")]
@@ -404,6 +418,15 @@ impl Config {
 }
 
 const DEFAULT_CONFIG_FILE: &str = "confer.toml";
+
+/// A comma-separated list of CIDRs.
+fn parse_cidrs(text: &str) -> Result<Vec<Cidr>, crate::turn::policy::CidrError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::parse)
+        .collect()
+}
 
 impl Config {
     /// Resolve the configuration from flags/environment and the config file.
@@ -432,13 +455,12 @@ impl Config {
             Some(text) => parse_turn_listen(text)?,
         };
         let turn_allowed_peers = match &args.turn_allowed_peers {
-            Some(text) => text
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::parse)
-                .collect::<Result<Vec<Cidr>, _>>()?,
+            Some(text) => parse_cidrs(text)?,
             None => file.turn_allowed_peers.unwrap_or(d.turn_allowed_peers),
+        };
+        let trusted_proxies = match &args.trusted_proxies {
+            Some(text) => parse_cidrs(text).map_err(ConfigError::TrustedProxies)?,
+            None => file.trusted_proxies.unwrap_or_default(),
         };
         let tls = resolve_tls(
             args.tls.or(file.tls),
@@ -527,6 +549,7 @@ impl Config {
                 file.turn_credential_ttl,
                 d.turn_credential_ttl,
             ),
+            trusted_proxies,
             redis_url: args
                 .redis_url
                 .clone()

@@ -177,6 +177,39 @@ async fn a_message_flood_is_cut_to_the_rate_and_others_keep_talking() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_counts_forwarded_addresses() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start_with(|c| {
+        c.max_connections_per_ip = 2;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let connect = |xff: &'static str| {
+        let mut request = server.ws_url().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", xff.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    // Six people behind the proxy, two connections each: all fine.
+    let mut held = Vec::new();
+    for xff in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        for _ in 0..2 {
+            held.push(connect(xff).await.expect("under the limit"));
+        }
+    }
+    // A third from one of them is refused; a client naming itself in front is no help.
+    for xff in ["198.51.100.1", "203.0.113.50, 198.51.100.1"] {
+        match connect(xff).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429)
+            }
+            other => panic!("expected 429, got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[tokio::test]
 async fn one_address_gets_a_bounded_number_of_connections() {
     let server = TestServer::start_with(|c| c.max_connections_per_ip = 3).await;
     let mut held = Vec::new();

@@ -3,12 +3,13 @@
 //! Errors are JSON `{"error": "...", "fields": {"field": "message"}}` with a fitting status.
 //! No answer tells whether a username or email exists, except sign-up's "already taken".
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
+
+use super::client_ip::ClientIp;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -188,12 +189,12 @@ pub struct SignUp {
 
 pub async fn sign_up(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     jar: CookieJar,
     bytes: Bytes,
 ) -> ApiResult {
     let form: SignUp = body(&bytes)?;
-    limit(state.limits.sign_up_ip.check(&peer.ip().to_string()))?;
+    limit(state.limits.sign_up_ip.check(&peer.to_string()))?;
     let username = form.username.trim();
     let mut errors = FieldErrors::new();
     if let Some(p) = rules::username_problem(username) {
@@ -248,13 +249,13 @@ pub struct SignIn {
 
 pub async fn sign_in(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     jar: CookieJar,
     bytes: Bytes,
 ) -> ApiResult {
     let form: SignIn = body(&bytes)?;
     let login = form.login.trim();
-    limit(state.limits.sign_in_ip.check(&peer.ip().to_string()))?;
+    limit(state.limits.sign_in_ip.check(&peer.to_string()))?;
     limit(
         state
             .limits
@@ -306,7 +307,7 @@ pub struct Forgot {
 /// Always the same answer, whether or not the address has an account.
 pub async fn forgot(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult {
@@ -314,7 +315,7 @@ pub async fn forgot(
     if let Some(p) = rules::email_problem(&form.email) {
         return Err(ApiError::Fields(vec![("email", p)]));
     }
-    limit(state.limits.reset_ip.check(&peer.ip().to_string()))?;
+    limit(state.limits.reset_ip.check(&peer.to_string()))?;
     let answer = Json(
         json!({"message": "If an account uses that address, a reset link is on its way. It works for 30 minutes."}),
     );
@@ -356,12 +357,12 @@ pub struct Reset {
 
 pub async fn reset(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     jar: CookieJar,
     bytes: Bytes,
 ) -> ApiResult {
     let form: Reset = body(&bytes)?;
-    limit(state.limits.reset_ip.check(&peer.ip().to_string()))?;
+    limit(state.limits.reset_ip.check(&peer.to_string()))?;
     // Check the new password before using up the link, so a typo does not waste it.
     let hash = new_password_hash(&form.password, &form.confirm).await?;
     let invalid = || {

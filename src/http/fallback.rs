@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
+
+use super::client_ip::ClientIp;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -92,9 +93,9 @@ pub async fn events(
     jar: CookieJar,
     headers: HeaderMap,
     Query(query): Query<ResumeQuery>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
 ) -> Response {
-    let Some(slot) = app.connections.acquire(client.ip()) else {
+    let Some(slot) = app.connections.acquire(client) else {
         return super::ws::too_many_connections();
     };
     let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;

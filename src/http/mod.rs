@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod client_ip;
 pub mod conn_limit;
 pub mod fallback;
 pub mod headers;

@@ -1,9 +1,10 @@
 //! The WebSocket transport for signaling sessions.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
+
+use super::client_ip::ClientIp;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -55,7 +56,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     jar: CookieJar,
     Query(query): Query<ResumeQuery>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !super::origin::same_origin(&headers) {
@@ -68,7 +69,7 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let Some(slot) = app.connections.acquire(client.ip()) else {
+    let Some(slot) = app.connections.acquire(client) else {
         return too_many_connections();
     };
     let user = super::accounts::signed_in(&app, &jar).await;
