@@ -244,7 +244,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let t = Instant::now();
     let peer = match &args.peer_url {
         Some(peer) => {
-            report.notes.push(format!("second client of each pair on {peer}"));
+            report
+                .notes
+                .push(format!("second client of each pair on {peer}"));
             Some((peer.clone(), resolve_loopback(peer).await?))
         }
         None => None,

@@ -113,3 +113,52 @@ fn a_bad_setting_is_a_clear_error() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_and_sigterm_stops_the_server() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("confer-cli-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confer"))
+        .args(["--listen", "127.0.0.1:0", "--turn-listen", "off"])
+        .args(["--log-format", "json"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .env("CONFER_LOG", "confer=info")
+        .env_remove("CONFER_DATABASE_URL")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("confer runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut logged = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.starts_with("Confer is ready") {
+            break;
+        }
+        logged.push(line);
+    }
+    assert!(!logged.is_empty(), "start-up logs something");
+    for line in &logged {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "a SIGTERM'd server exits cleanly: {status}"
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("stopped")),
+        "it says it stopped: {rest:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

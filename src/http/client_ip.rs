@@ -17,7 +17,10 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -76,7 +79,10 @@ mod tests {
         let proxy: IpAddr = "10.0.0.5".parse().unwrap();
         let trusted = vec!["10.0.0.0/24".parse().unwrap()];
         let h = headers(&["198.51.100.7"]);
-        assert_eq!(client_ip(proxy, &h, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         // An untrusted peer's header is ignored.
         let stranger: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(client_ip(stranger, &h, &trusted), stranger);
@@ -90,10 +96,16 @@ mod tests {
         let trusted = vec!["10.0.0.0/24".parse().unwrap()];
         // The client sent "1.2.3.4" itself; our proxy appended the real address.
         let h = headers(&["1.2.3.4, 198.51.100.7"]);
-        assert_eq!(client_ip(proxy, &h, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         // Two trusted hops, then the client.
         let h = headers(&["198.51.100.7, 10.0.0.9"]);
-        assert_eq!(client_ip(proxy, &h, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         // Garbage stops at the last trusted hop.
         let h = headers(&["nonsense"]);
         assert_eq!(client_ip(proxy, &h, &trusted), proxy);

@@ -69,6 +69,8 @@ struct StreamState {
     resumable: Arc<Resumable>,
     grace: Duration,
     posted: mpsc::Receiver<String>,
+    /// The server is stopping: end the stream, keeping the session for a resume elsewhere.
+    draining: tokio::sync::watch::Receiver<bool>,
     first: Option<String>,
     /// A resumed session's `welcome`, sent right after the `session` event.
     welcome: Option<String>,
@@ -95,6 +97,13 @@ pub async fn events(
     Query(query): Query<ResumeQuery>,
     ClientIp(client): ClientIp,
 ) -> Response {
+    if *app.draining.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server is stopping; try again",
+        )
+            .into_response();
+    }
     let Some(slot) = app.connections.acquire(client) else {
         return super::ws::too_many_connections();
     };
@@ -121,6 +130,7 @@ pub async fn events(
         resumable: app.resumable.clone(),
         grace: app.config.resume_grace,
         posted,
+        draining: app.draining.clone(),
         first: Some(token.clone()),
         welcome,
         _slot: slot,
@@ -146,6 +156,8 @@ pub async fn events(
                     return Some((Ok(Event::default().data(frame)), st));
                 }
                 Some(text) = st.posted.recv() => live.session.handle_text(&text).await,
+                // Ending the stream parks the session (see `Drop`); the client reconnects.
+                _ = super::ws::until_draining(&mut st.draining) => return None,
                 why = kicked => {
                     tracing::debug!(peer = %live.session.id(), ?why, "closing fallback stream");
                     // Too slow is a broken rule, not a lost connection: no resumption; a
