@@ -133,14 +133,14 @@ for target in signaling_decode stun_decode; do
 done
 
 step "Benchmark smoke runs (tiny N, debug build; they print figures, assert nothing about timing)"
-cargo build --bin confer --bin confer-bench
+# `cargo test --all-targets` built target/debug/confer and confer-bench (the integration tests
+# run them); a separate `cargo build` would rebuild both with other dependency features.
 target/debug/confer-bench --clients 20 --mode burst --duration 60
 target/debug/confer-bench --clients 20 --mode paced --rate 50 --duration 60
 target/debug/confer-bench --clients 20 --mode idle --hold 2 --duration 60 --json
 bench/startup.sh --bin target/debug/confer --runs 2
 
 step "Browser tests (Chromium, in a private network namespace with loopback only)"
-cargo build --bin confer
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 export CONFER_BIN="$PWD/target/debug/confer"
 # Inside the namespace the only interface is loopback, so WebRTC can only use 127.0.0.1:
