@@ -93,6 +93,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Watch the signals before saying "ready": one sent right after must drain, not kill.
+    let stop = stop_requested()?;
     let server = confer::start(config).await?;
     println!(
         "Confer is ready: open {} (listening on {})",
@@ -111,7 +113,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut server = server;
     tokio::select! {
         result = &mut server.task => result.context("server task failed")??,
-        _ = stop_requested() => {
+        _ = stop => {
             tracing::info!("stopping: asking clients to reconnect elsewhere");
             server.drain().await;
             tracing::info!("stopped");
@@ -120,23 +122,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM (what systemd and container runtimes send).
-async fn stop_requested() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// Resolves on Ctrl-C or SIGTERM (what systemd and container runtimes send); the handlers
+/// are installed when this is called.
+fn stop_requested() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    })
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
