@@ -315,6 +315,32 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// A test that failed before `stop` still leaves nothing behind in Redis or PostgreSQL.
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return; // stopped properly
+        };
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        let (redis, prefix) = (self.redis.clone(), self.prefix.clone());
+        // Inside a panicking test's runtime: clean up on a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    clean_redis(&redis, &prefix).await;
+                    db.drop_now().await;
+                });
+            }
+        })
+        .join();
+    }
+}
+
 #[tokio::test]
 async fn rooms_calls_and_accounts_work_across_nodes() {
     let cluster = Cluster::start("xnode", &redis_url()).await;
