@@ -196,47 +196,22 @@ impl Drop for Node {
 }
 
 async fn http_get(addr: &str, path: &str) -> (u16, String) {
-    raw_http(
-        addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
-    )
-    .await
+    let addr = addr.parse().expect("node address");
+    match common::try_request(addr, "GET", path, None, None, &[]).await {
+        Some(r) => (r.status, r.body),
+        None => (0, String::new()), // nobody listens (a stopping node)
+    }
 }
 
 async fn http_post(addr: &str, path: &str, body: &Value) -> (u16, Value) {
+    let origin = format!("http://{addr}");
+    let addr = addr.parse().expect("node address");
     let body = body.to_string();
-    let (status, text) = raw_http(
-        addr,
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
-    .await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn raw_http(addr: &str, request: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return (0, String::new()); // nobody listens (a stopping node)
-    };
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    // Chunked bodies: good enough to take the part between the first and last brace.
-    let body = match (body.find('{'), body.rfind('}')) {
-        (Some(a), Some(b)) if b > a => &body[a..=b],
-        _ => body,
-    };
-    (status, body.to_owned())
+    let extra = [("Origin", origin.as_str())];
+    match common::try_request(addr, "POST", path, Some(&body), None, &extra).await {
+        Some(r) => (r.status, r.json()),
+        None => (0, Value::Null),
+    }
 }
 
 /// The next frame of `kind`, skipping others, within `limit`.

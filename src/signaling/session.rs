@@ -41,18 +41,18 @@ impl Session {
         let (outbox, inbox) = outbox();
         let signed_in = user.is_some();
         let id = hub.connect(outbox, user, host, resume_token);
-        let bucket = hub.message_bucket();
-        (
-            Session {
-                hub,
-                id,
-                bucket,
-                warned_at: None,
-                store,
-                signed_in,
-            },
-            inbox,
-        )
+        (Session::new(hub, store, id, signed_in), inbox)
+    }
+
+    fn new(hub: Arc<Hub>, store: Option<Store>, id: PeerId, signed_in: bool) -> Session {
+        Session {
+            bucket: hub.message_bucket(),
+            hub,
+            id,
+            warned_at: None,
+            store,
+            signed_in,
+        }
     }
 
     /// Continue here a session another node held, if `token` names one.
@@ -65,18 +65,7 @@ impl Session {
     ) -> Option<(Session, Inbox)> {
         let (outbox, inbox) = outbox();
         let (id, signed_in) = hub.adopt(token, outbox, host, new_token)?;
-        let bucket = hub.message_bucket();
-        Some((
-            Session {
-                hub,
-                id,
-                bucket,
-                warned_at: None,
-                store,
-                signed_in,
-            },
-            inbox,
-        ))
+        Some((Session::new(hub, store, id, signed_in), inbox))
     }
 
     pub fn id(&self) -> &PeerId {

@@ -90,33 +90,9 @@ impl TestServer {
         cookie: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Response {
-        let mut stream = TcpStream::connect(self.addr()).await.unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr()
-        );
-        if let Some(cookie) = cookie {
-            head.push_str(&format!("Cookie: {cookie}\r\n"));
-        }
-        for (k, v) in extra {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        if !body.is_empty() || method == "POST" {
-            head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(body.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        try_request(self.addr(), method, path, body, cookie, extra)
             .await
-            .expect("response in time")
-            .unwrap();
-        Response::parse(&raw)
+            .expect("the server accepts connections")
     }
 
     pub async fn post(&self, path: &str, body: Value, cookie: Option<&str>) -> Response {
@@ -194,6 +170,42 @@ impl Drop for TestServer {
         self.server.task.abort();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// An HTTP/1.1 request to `addr` with optional JSON body, cookie and extra headers; `None`
+/// when nothing accepts the connection.
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    cookie: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Option<Response> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(cookie) = cookie {
+        head.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .unwrap();
+    Some(Response::parse(&raw))
 }
 
 fn rand_suffix() -> u64 {
