@@ -97,15 +97,9 @@ pub async fn events(
     Query(query): Query<ResumeQuery>,
     ClientIp(client): ClientIp,
 ) -> Response {
-    if *app.draining.borrow() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this server is stopping; try again",
-        )
-            .into_response();
-    }
-    let Some(slot) = app.connections.acquire(client) else {
-        return super::ws::too_many_connections();
+    let slot = match super::ws::admit(&app, client) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal,
     };
     let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;
     let host = super::ws::request_host(&headers);

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::AppState;
+use super::conn_limit::ConnectionSlot;
 use crate::signaling::SignedIn;
 use crate::signaling::hub::Kick;
 use crate::signaling::resume::{Attached, Detached, HandoverRequest};
@@ -62,15 +63,9 @@ pub async fn upgrade(
     if !super::origin::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
-    if *app.draining.borrow() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this server is stopping; try again",
-        )
-            .into_response();
-    }
-    let Some(slot) = app.connections.acquire(client) else {
-        return too_many_connections();
+    let slot = match admit(&app, client) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal,
     };
     let user = super::accounts::signed_in(&app, &jar).await;
     let host = request_host(&headers);
@@ -84,8 +79,23 @@ pub async fn upgrade(
         })
 }
 
+/// Whether a signaling transport (WebSocket or event stream) may open for `client`: not while
+/// the server is stopping, nor beyond `max_connections_per_ip`.
+pub fn admit(app: &AppState, client: std::net::IpAddr) -> Result<ConnectionSlot, Response> {
+    if *app.draining.borrow() {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server is stopping; try again",
+        )
+            .into_response());
+    }
+    app.connections
+        .acquire(client)
+        .ok_or_else(too_many_connections)
+}
+
 /// The answer when one address holds `max_connections_per_ip` connections already.
-pub fn too_many_connections() -> Response {
+fn too_many_connections() -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,
         "too many connections from your address; close some tabs and try again",
