@@ -99,7 +99,7 @@ pub async fn events(
 ) -> Response {
     let slot = match super::ws::admit(&app, client) {
         Ok(slot) => slot,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let user: Option<SignedIn> = super::accounts::signed_in(&app, &jar).await;
     let host = super::ws::request_host(&headers);

@@ -65,7 +65,7 @@ pub async fn upgrade(
     }
     let slot = match admit(&app, client) {
         Ok(slot) => slot,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let user = super::accounts::signed_in(&app, &jar).await;
     let host = request_host(&headers);
@@ -81,17 +81,30 @@ pub async fn upgrade(
 
 /// Whether a signaling transport (WebSocket or event stream) may open for `client`: not while
 /// the server is stopping, nor beyond `max_connections_per_ip`.
-pub fn admit(app: &AppState, client: std::net::IpAddr) -> Result<ConnectionSlot, Response> {
+pub fn admit(app: &AppState, client: std::net::IpAddr) -> Result<ConnectionSlot, Refusal> {
     if *app.draining.borrow() {
-        return Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this server is stopping; try again",
-        )
-            .into_response());
+        return Err(Refusal::Draining);
     }
-    app.connections
-        .acquire(client)
-        .ok_or_else(too_many_connections)
+    app.connections.acquire(client).ok_or(Refusal::TooMany)
+}
+
+/// Why a signaling transport may not open.
+pub enum Refusal {
+    Draining,
+    TooMany,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Draining => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this server is stopping; try again",
+            )
+                .into_response(),
+            Refusal::TooMany => too_many_connections(),
+        }
+    }
 }
 
 /// The answer when one address holds `max_connections_per_ip` connections already.
