@@ -43,7 +43,8 @@ pub enum Command {
         /// The id a `call` gets.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         call: Option<CallId>,
-        /// Unix milliseconds, for the time shown on chat messages.
+        /// Unix milliseconds, for messages that need the time (`call`, `accept`, `chat`);
+        /// 0 for the others.
         at: u64,
     },
     /// A session ended on `node` (ignored when it has moved to another node meanwhile).
@@ -138,12 +139,7 @@ pub trait Bus: Send + Sync {
 
 /// A fresh node id: random, so that a restarted node is a new node.
 pub fn new_node_id() -> NodeId {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..10)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    crate::signaling::hub::random_name(10)
 }
 
 pub fn unix_millis() -> u64 {

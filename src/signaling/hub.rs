@@ -455,6 +455,9 @@ impl Hub {
     /// Positions order room members; keep local ones comparable with log positions.
     fn local_position(&self) -> u64 {
         let n = self.local_positions.fetch_add(1, Ordering::Relaxed);
+        if self.single_node {
+            return n; // nothing else to be ordered against
+        }
         (unix_millis() << 20) | (n & 0xF_FFFF)
     }
 
@@ -663,11 +666,16 @@ impl Hub {
             return;
         }
         let call = matches!(msg, ClientMsg::Call { .. }).then(random_id);
+        // Only these need the time; the bulk (`signal`) skips the clock read.
+        let timed = matches!(
+            msg,
+            ClientMsg::Call { .. } | ClientMsg::Accept { .. } | ClientMsg::Chat { .. }
+        );
         self.submit(Command::Client {
             peer: id.clone(),
             msg,
             call,
-            at: unix_millis(),
+            at: if timed { unix_millis() } else { 0 },
         });
     }
 
@@ -1379,10 +1387,15 @@ fn other_party<'a>(call: &'a Call, id: &PeerId) -> &'a PeerId {
 
 /// 16 random characters from a 32-letter alphabet: 80 bits, unguessable and URL-safe.
 fn random_id() -> String {
+    random_name(16)
+}
+
+/// `len` random characters from an unambiguous, URL-safe 32-letter alphabet (5 bits each).
+pub(crate) fn random_name(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut rng = rand::rng();
-    (0..16)
+    (0..len)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
@@ -1485,10 +1498,8 @@ impl State {
             ClientMsg::Hangup => self.hangup(id),
             ClientMsg::Chat { text } => self.chat(id, text, at),
             ClientMsg::Media(media) => self.media(id, media),
-            ClientMsg::Ping => {
-                self.send(id, &ServerMsg::Pong);
-                Ok(())
-            }
+            // Answered by `Hub::handle` on the connection's node; never a command.
+            ClientMsg::Ping => Ok(()),
         };
         if let Err((code, message)) = result {
             self.send(id, &ServerMsg::error(code, message));
