@@ -195,9 +195,12 @@ impl Drop for Node {
     }
 }
 
+/// Account pages wait up to 5 s for a database that does not answer: leave room for that.
+const HTTP_WAIT: Duration = Duration::from_secs(10);
+
 async fn http_get(addr: &str, path: &str) -> (u16, String) {
     let addr = addr.parse().expect("node address");
-    match common::try_request(addr, "GET", path, None, None, &[]).await {
+    match common::try_request(addr, "GET", path, None, None, &[], HTTP_WAIT).await {
         Some(r) => (r.status, r.body),
         None => (0, String::new()), // nobody listens (a stopping node)
     }
@@ -208,7 +211,7 @@ async fn http_post(addr: &str, path: &str, body: &Value) -> (u16, Value) {
     let addr = addr.parse().expect("node address");
     let body = body.to_string();
     let extra = [("Origin", origin.as_str())];
-    match common::try_request(addr, "POST", path, Some(&body), None, &extra).await {
+    match common::try_request(addr, "POST", path, Some(&body), None, &extra, HTTP_WAIT).await {
         Some(r) => (r.status, r.json()),
         None => (0, Value::Null),
     }

@@ -90,7 +90,7 @@ impl TestServer {
         cookie: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Response {
-        try_request(self.addr(), method, path, body, cookie, extra)
+        try_request(self.addr(), method, path, body, cookie, extra, WAIT)
             .await
             .expect("the server accepts connections")
     }
@@ -172,8 +172,8 @@ impl Drop for TestServer {
     }
 }
 
-/// An HTTP/1.1 request to `addr` with optional JSON body, cookie and extra headers; `None`
-/// when nothing accepts the connection.
+/// An HTTP/1.1 request to `addr` with optional JSON body, cookie and extra headers, answered
+/// within `wait`; `None` when nothing accepts the connection.
 pub async fn try_request(
     addr: SocketAddr,
     method: &str,
@@ -181,6 +181,7 @@ pub async fn try_request(
     body: Option<&str>,
     cookie: Option<&str>,
     extra: &[(&str, &str)],
+    wait: Duration,
 ) -> Option<Response> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -201,7 +202,7 @@ pub async fn try_request(
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+    tokio::time::timeout(wait, stream.read_to_end(&mut raw))
         .await
         .expect("response in time")
         .unwrap();
