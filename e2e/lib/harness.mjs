@@ -176,6 +176,20 @@ export async function setup({ serverArgs = [], ringTimeout = 30, browserArgs = [
   };
 }
 
+/** Records every RTCPeerConnection the page makes in `window.__pcs`, to read its stats. */
+export async function recordPeerConnections(page) {
+  await page.addInitScript(() => {
+    const Original = window.RTCPeerConnection;
+    window.__pcs = [];
+    window.RTCPeerConnection = class extends Original {
+      constructor(...args) {
+        super(...args);
+        window.__pcs.push(this);
+      }
+    };
+  });
+}
+
 /** Opens /r/<room>, types the name and clicks "Join"; waits for the call view. */
 export async function joinRoom(page, room, name) {
   await page.goto(`/r/${room}`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  startServer, CHROMIUM_ARGS, UI_TIMEOUT, waitForRemoteFrames, uniqueName,
+  startServer, CHROMIUM_ARGS, UI_TIMEOUT, waitForRemoteFrames, uniqueName, recordPeerConnections,
 } from '../lib/harness.mjs';
 
 const tag = String(process.pid % 100000);
@@ -85,13 +85,7 @@ async function personIn(home, port) {
   const context = await browser.newContext({ baseURL: origin, permissions: ['camera', 'microphone'] });
   context.setDefaultTimeout(UI_TIMEOUT);
   const page = await context.newPage();
-  await page.addInitScript(() => {
-    const Original = window.RTCPeerConnection;
-    window.__pcs = [];
-    window.RTCPeerConnection = class extends Original {
-      constructor(...args) { super(...args); window.__pcs.push(this); }
-    };
-  });
+  await recordPeerConnections(page);
   page.label = home.ns;
   return page;
 }

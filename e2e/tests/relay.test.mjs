@@ -2,7 +2,9 @@
 // server, so neither side learns the other's address — and media still flows.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setup, joinRoom, waitForRemoteFrames, uniqueName } from '../lib/harness.mjs';
+import {
+  setup, joinRoom, waitForRemoteFrames, uniqueName, recordPeerConnections,
+} from '../lib/harness.mjs';
 
 let world;
 before(async () => {
@@ -16,20 +18,6 @@ before(async () => {
   });
 });
 after(async () => { await world?.close(); });
-
-/** Record every RTCPeerConnection the page makes, to read its stats. */
-async function recordPeerConnections(page) {
-  await page.addInitScript(() => {
-    const Original = window.RTCPeerConnection;
-    window.__pcs = [];
-    window.RTCPeerConnection = class extends Original {
-      constructor(...args) {
-        super(...args);
-        window.__pcs.push(this);
-      }
-    };
-  });
-}
 
 /** The local and remote candidate types of each connected peer connection's selected pair. */
 async function selectedPairTypes(page) {

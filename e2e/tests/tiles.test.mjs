@@ -12,29 +12,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   setup, joinRoom, waitForRemoteFrames, waitForRemoteCount, uniqueName, UI_TIMEOUT, FRAME_TIMEOUT,
+  recordPeerConnections,
 } from '../lib/harness.mjs';
 
 let world;
 before(async () => { world = await setup(); });
 after(async () => { await world?.close(); });
 
-function recordPeerConnections() {
-  const Original = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = class extends Original {
-    constructor(...args) {
-      super(...args);
-      window.__pcs.push(this);
-    }
-  };
-}
-
 async function pair(room, { record = false } = {}) {
   const ann = await world.person('ann');
   const ben = await world.person('ben');
   if (record) {
-    await ann.addInitScript(recordPeerConnections);
-    await ben.addInitScript(recordPeerConnections);
+    await recordPeerConnections(ann);
+    await recordPeerConnections(ben);
   }
   await joinRoom(ann, room, 'Ann');
   await joinRoom(ben, room, 'Ben');
