@@ -118,17 +118,17 @@ cargo clippy --all-targets -- -D warnings
 step "Rust unit and integration tests"
 cargo test --all-targets
 
-step "Fuzzing: each target for 30 s, starting from the committed corpus (a crash fails)"
+step "Fuzzing: each target for 20 s, starting from the committed corpus (a crash fails)"
 # cargo-fuzz wants nightly-only flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
-for target in signaling_decode stun_decode; do
+for target in signaling_decode stun_decode websocket_frames; do
     # New inputs go to a scratch directory (the first one named): the committed corpus is
     # only read, so the working tree stays clean. Findings land in fuzz/artifacts/<target>/.
     scratch=$(mktemp -d)
     (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" --fuzz-dir . "$scratch" "corpus/$target" -- \
-        -max_total_time=30 -timeout=10 -print_final_stats=1)
+        -max_total_time=20 -timeout=10 -print_final_stats=1)
     rm -rf "$scratch"
 done
 

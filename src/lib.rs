@@ -10,6 +10,7 @@ pub mod signaling;
 pub mod store;
 pub mod tls;
 pub mod turn;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,14 +1,11 @@
 //! The WebSocket transport for signaling sessions.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-
 use axum::extract::{Query, State};
 
 use super::client_ip::ClientIp;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -17,25 +14,18 @@ use super::conn_limit::ConnectionSlot;
 use crate::signaling::SignedIn;
 use crate::signaling::hub::Kick;
 use crate::signaling::resume::{Attached, Detached, HandoverRequest};
+use crate::signaling::session::Session;
+use crate::websocket::{FrameError, Incoming, Upgraded, WsConn, WsUpgrade};
 
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Bytes tungstenite reads from the socket at once. It zero-fills this much before every
-/// read, so it is resident memory for every idle connection and a memset per read: its
-/// default (128 KiB) cost 128 KiB per connection. Candidates and most other frames fit in
-/// 1 KiB; a 5 KB offer takes a few more reads (the frame's full length is reserved once its
-/// header is known), which measured no dearer than zero-filling 4 KiB per read.
-pub const READ_BUFFER_BYTES: usize = 1024;
-/// Outgoing frames are coalesced up to this size before tungstenite writes them to the
-/// socket (a flush always writes). Its default (128 KiB) would let one busy connection keep
-/// a buffer of that size for good.
-pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Queued frames written before one flush.
 const MAX_BATCH: usize = 32;
 
 /// Close codes (RFC 6455 §7.4.1 and the private range), documented in docs/protocol.md.
 pub mod close_code {
+    pub const NORMAL: u16 = 1000;
     pub const UNSUPPORTED_DATA: u16 = 1003;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
@@ -58,7 +48,7 @@ pub async fn upgrade(
     jar: CookieJar,
     Query(query): Query<ResumeQuery>,
     ClientIp(client): ClientIp,
-    ws: WebSocketUpgrade,
+    ws: WsUpgrade,
 ) -> Response {
     if !super::origin::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
@@ -69,14 +59,10 @@ pub async fn upgrade(
     };
     let user = super::accounts::signed_in(&app, &jar).await;
     let host = request_host(&headers);
-    ws.max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| async move {
-            serve(socket, app, user, host, query.resume).await;
-            drop(slot);
-        })
+    ws.on_upgrade(move |socket| async move {
+        serve(socket, app, user, host, query.resume).await;
+        drop(slot);
+    })
 }
 
 /// Whether a signaling transport (WebSocket or event stream) may open for `client`: not while
@@ -126,8 +112,8 @@ pub fn request_host(headers: &HeaderMap) -> Option<String> {
 
 /// How a connection ended, which decides what becomes of its session.
 enum End {
-    /// The client closed the socket: it is leaving.
-    Closed,
+    /// The client closed the socket (with this code): it is leaving.
+    Closed(Option<u16>),
     /// The server closes it for a broken rule: the session ends too.
     Refused(u16, &'static str),
     /// The connection was lost: keep the session for a while for the client to resume.
@@ -139,7 +125,7 @@ enum End {
 }
 
 async fn serve(
-    socket: WebSocket,
+    socket: Upgraded,
     app: AppState,
     user: Option<SignedIn>,
     host: Option<String>,
@@ -156,9 +142,10 @@ async fn serve(
     ) = app
         .attach_session(user, host.as_deref(), resume.as_deref())
         .await;
-    let (mut sink, mut stream) = socket.split();
+    let mut conn = WsConn::new(socket, MAX_FRAME_BYTES);
     if let Some(welcome) = welcome {
-        let _ = sink.send(Message::Text(welcome.into())).await;
+        conn.writer.text(&welcome);
+        let _ = conn.flush().await;
     }
     let mut ping = tokio::time::interval(app.config.ping_interval);
     ping.tick().await;
@@ -169,37 +156,28 @@ async fn serve(
     let mut draining = app.draining.clone();
     let end = loop {
         tokio::select! {
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => {
+            read = conn.read_more() => match read {
+                Ok(0) => break End::Lost,
+                Ok(_) => {
                     last_heard = Instant::now();
-                    session.handle_text(text.as_str()).await;
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    break End::Refused(close_code::UNSUPPORTED_DATA, "only text frames are accepted");
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_heard = Instant::now(),
-                Some(Ok(Message::Close(_))) => break End::Closed,
-                None => break End::Lost,
-                Some(Err(err)) => {
-                    tracing::debug!(peer = %session.id(), error = %err, "websocket read error");
-                    if is_oversize(err) {
-                        break End::Refused(close_code::TOO_BIG, "frame larger than 64 KiB");
+                    if let Some(end) = take_frames(&mut conn, &mut session).await {
+                        break end;
                     }
+                }
+                Err(err) => {
+                    tracing::debug!(peer = %session.id(), error = %err, "websocket read error");
                     break End::Lost;
                 }
             },
             Some(frame) = inbox.recv() => {
                 // Whatever else is queued already goes out in the same write (one syscall
                 // for a burst of candidates instead of one each), at most a bounded batch.
-                let mut sent = sink.feed(Message::Text(frame.into())).await;
+                conn.writer.text(&frame);
                 for _ in 1..MAX_BATCH {
                     let Some(frame) = inbox.try_recv() else { break };
-                    if sent.is_err() {
-                        break;
-                    }
-                    sent = sink.feed(Message::Text(frame.into())).await;
+                    conn.writer.text(&frame);
                 }
-                if sent.is_err() || sink.flush().await.is_err() {
+                if conn.flush().await.is_err() {
                     break End::Lost;
                 }
             }
@@ -214,7 +192,8 @@ async fn serve(
                     tracing::debug!(peer = %session.id(), "no sign of life");
                     break End::Lost;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                conn.writer.ping();
+                if conn.flush().await.is_err() {
                     break End::Lost;
                 }
             }
@@ -244,10 +223,11 @@ async fn serve(
                 .park(token, Detached { session, inbox }, deadline);
             None
         }
-        End::Closed => {
+        End::Closed(code) => {
             app.resumable.forget(&token);
             drop(session);
-            None
+            // Answer the client's close with its own code (RFC 6455 §5.5.1).
+            Some((code.unwrap_or(close_code::NORMAL), ""))
         }
         End::Refused(code, reason) => {
             app.resumable.forget(&token);
@@ -257,18 +237,46 @@ async fn serve(
         }
     };
     if let Some((code, reason)) = close {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            sink.send(Message::Close(Some(frame))),
-        )
+        conn.writer.close(code, reason);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            conn.flush().await?;
+            conn.shutdown().await
+        })
         .await;
-    } else {
-        let _ = sink.close().await;
     }
+}
+
+/// Handle every complete message read so far; `Some` when the connection must end.
+async fn take_frames(conn: &mut WsConn<Upgraded>, session: &mut Session) -> Option<End> {
+    let end = loop {
+        match conn.reader.next_message() {
+            Ok(None) => break None,
+            Ok(Some(Incoming::Text(text))) => session.handle_text(text).await,
+            Ok(Some(Incoming::Ping(payload))) => conn.writer.pong(payload),
+            Ok(Some(Incoming::Pong)) => {}
+            Ok(Some(Incoming::Binary)) => {
+                break Some(End::Refused(
+                    close_code::UNSUPPORTED_DATA,
+                    "only text frames are accepted",
+                ));
+            }
+            Ok(Some(Incoming::Close(code))) => break Some(End::Closed(code)),
+            Err(err) => {
+                tracing::debug!(peer = %session.id(), error = %err, "websocket frame refused");
+                let reason = match err {
+                    FrameError::TooBig => "frame larger than 64 KiB",
+                    FrameError::NotUtf8 => "text frames must be UTF-8",
+                    FrameError::Protocol(why) => why,
+                };
+                break Some(End::Refused(err.close_code(), reason));
+            }
+        }
+    };
+    // Pongs go out now; frames for the client come through the inbox.
+    if end.is_none() && !conn.writer.is_empty() && conn.flush().await.is_err() {
+        return Some(End::Lost);
+    }
+    end
 }
 
 /// Resolves once the server starts draining (never if the sender is gone).
@@ -276,11 +284,4 @@ pub async fn until_draining(draining: &mut tokio::sync::watch::Receiver<bool>) {
     if draining.wait_for(|d| *d).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-/// Whether a read failed because a frame or message exceeded [`MAX_FRAME_BYTES`].
-fn is_oversize(err: axum::Error) -> bool {
-    err.into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
