@@ -5,16 +5,16 @@
 //! A node delivers only frames for its own connections (`State::local`).
 //!
 //! Every operation is short and never awaits while holding the lock: outgoing frames are
-//! pushed into each peer's bounded queue with `try_send`, and a peer whose queue is full is
+//! pushed into each peer's bounded queue without waiting, and a peer whose queue is full is
 //! told to disconnect (see [`Outbox`]) rather than letting its backlog grow.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use super::names::{clean_name, name_key, valid_chat, valid_room};
 use super::protocol::{
@@ -60,128 +60,7 @@ pub enum CallEvent {
 /// Call-log events waiting to be written before new ones are dropped (with a warning).
 pub const CALL_EVENT_BACKLOG: usize = 4096;
 
-/// Frames queued for one connection before it counts as a slow consumer.
-/// A burst into one recipient (say eight people joining a mesh at once, each sending an
-/// offer and tens of candidates) stays well below this.
-pub const OUTBOX_CAPACITY: usize = 1024;
-/// Bytes queued for one connection before it counts as a slow consumer: with frames of up
-/// to 64 KiB, counting frames alone would not bound memory.
-pub const OUTBOX_MAX_BYTES: usize = 1 << 20;
-
-/// Why the hub wants a connection's transport closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kick {
-    /// It does not read its frames fast enough.
-    Overflow,
-    /// Its session was resumed on another node.
-    Moved,
-}
-
-/// Shared between both halves of a queue: the reason the transport must close, if any.
-struct KickSignal {
-    notify: Notify,
-    /// 0 = none, 1 = overflow, 2 = moved.
-    reason: AtomicU8,
-}
-
-impl KickSignal {
-    fn kick(&self, why: Kick) {
-        let code = match why {
-            Kick::Overflow => 1,
-            Kick::Moved => 2,
-        };
-        self.reason.store(code, Ordering::Relaxed);
-        self.notify.notify_one();
-    }
-}
-
-/// The sending half of one connection's outgoing queue.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<String>,
-    kick: Arc<KickSignal>,
-    queued_bytes: Arc<AtomicUsize>,
-}
-
-/// The receiving half, owned by the transport.
-pub struct Inbox {
-    frames: mpsc::Receiver<String>,
-    kick: Arc<KickSignal>,
-    queued_bytes: Arc<AtomicUsize>,
-}
-
-impl Inbox {
-    /// The next frame to send; `None` once every sender is gone.
-    pub async fn recv(&mut self) -> Option<String> {
-        let frame = self.frames.recv().await?;
-        self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
-        Some(frame)
-    }
-
-    /// Resolves when the transport must close the connection, with the reason.
-    pub fn kicked(&self) -> impl Future<Output = Kick> + Send + 'static {
-        let kick = self.kick.clone();
-        async move {
-            loop {
-                let notified = kick.notify.notified();
-                match kick.reason.load(Ordering::Relaxed) {
-                    1 => return Kick::Overflow,
-                    2 => return Kick::Moved,
-                    _ => notified.await,
-                }
-            }
-        }
-    }
-
-    /// The next frame if one is queued already.
-    pub fn try_recv(&mut self) -> Option<String> {
-        let frame = self.frames.try_recv().ok()?;
-        self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
-        Some(frame)
-    }
-}
-
-/// A bounded queue of outgoing frames for one connection.
-pub fn outbox() -> (Outbox, Inbox) {
-    let (tx, frames) = mpsc::channel(OUTBOX_CAPACITY);
-    let kick = Arc::new(KickSignal {
-        notify: Notify::new(),
-        reason: AtomicU8::new(0),
-    });
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    (
-        Outbox {
-            tx,
-            kick: kick.clone(),
-            queued_bytes: queued_bytes.clone(),
-        },
-        Inbox {
-            frames,
-            kick,
-            queued_bytes,
-        },
-    )
-}
-
-impl Outbox {
-    /// Queue a frame; a full queue (frames or bytes) marks the connection as too slow.
-    fn push(&self, frame: String) {
-        let len = frame.len();
-        // Count first, so the receiver never subtracts bytes not yet added.
-        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if before + len > OUTBOX_MAX_BYTES {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            self.kick.kick(Kick::Overflow);
-            return;
-        }
-        if let Err(e) = self.tx.try_send(frame) {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                self.kick.kick(Kick::Overflow);
-            }
-        }
-    }
-}
+pub use super::outbox::{Inbox, Kick, OUTBOX_CAPACITY, OUTBOX_MAX_BYTES, Outbox, outbox};
 
 /// Settings the hub needs from the configuration.
 #[derive(Debug, Clone)]
@@ -1516,7 +1395,7 @@ impl State {
             && node != self.me
             && let Some(outbox) = self.local.remove(id)
         {
-            outbox.kick.kick(Kick::Moved);
+            outbox.kick(Kick::Moved);
         }
         peer.node = node;
         peer.resume = resume;

@@ -2,6 +2,7 @@
 
 pub mod hub;
 pub mod names;
+pub mod outbox;
 pub mod protocol;
 pub mod rate;
 pub mod resume;
