@@ -161,6 +161,9 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     pub slow_client_timeout: Option<u64>,
+    /// Threads that run connections [default: one per CPU core]
+    #[arg(long, global = true, env = "CONFER_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
     /// Address of the embedded STUN/TURN server (UDP and TCP), or `off` [default: 0.0.0.0:3478]
     #[arg(
         long,
@@ -261,6 +264,7 @@ struct FileConfig {
     idle_timeout: Option<u64>,
     header_read_timeout: Option<u64>,
     slow_client_timeout: Option<u64>,
+    workers: Option<usize>,
     resume_grace: Option<u64>,
     message_rate: Option<u32>,
     message_burst: Option<u32>,
@@ -302,6 +306,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub header_read_timeout: Duration,
     pub slow_client_timeout: Duration,
+    /// Runtime worker threads; `None` = one per CPU core.
+    pub workers: Option<usize>,
     pub resume_grace: Duration,
     pub message_rate: u32,
     pub message_burst: u32,
@@ -352,6 +358,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(20),
             header_read_timeout: Duration::from_secs(10),
             slow_client_timeout: Duration::from_secs(30),
+            workers: None,
             resume_grace: Duration::from_secs(30),
             message_rate: 50,
             message_burst: 200,
@@ -510,6 +517,7 @@ impl Config {
                 file.slow_client_timeout,
                 d.slow_client_timeout,
             ),
+            workers: args.workers.or(file.workers).or(d.workers),
             resume_grace: secs(args.resume_grace, file.resume_grace, d.resume_grace),
             message_rate: args
                 .message_rate
@@ -568,6 +576,9 @@ impl Config {
         }
         if config.room_capacity < 2 {
             return Err(ConfigError::TooSmall("room_capacity", 2));
+        }
+        if config.workers == Some(0) {
+            return Err(ConfigError::TooSmall("workers", 1));
         }
         for (name, value) in [
             ("ring_timeout", config.ring_timeout),
@@ -799,6 +810,29 @@ mod tests {
             assert!(Config::merge(&ServeArgs::default(), file).is_err(), "{bad}");
         }
         assert!(toml::from_str::<FileConfig>("tls = \"on\"\n").is_err());
+    }
+
+    #[test]
+    fn workers_default_to_the_cores_and_refuse_zero() {
+        let c = Config::merge(&ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.workers, None);
+        let file: FileConfig = toml::from_str("workers = 2\n").unwrap();
+        assert_eq!(
+            Config::merge(&ServeArgs::default(), file.clone())
+                .unwrap()
+                .workers,
+            Some(2)
+        );
+        let args = ServeArgs {
+            workers: Some(1),
+            ..ServeArgs::default()
+        };
+        assert_eq!(Config::merge(&args, file).unwrap().workers, Some(1));
+        let zero = ServeArgs {
+            workers: Some(0),
+            ..ServeArgs::default()
+        };
+        assert!(Config::merge(&zero, FileConfig::default()).is_err());
     }
 
     #[test]
