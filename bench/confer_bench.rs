@@ -118,6 +118,8 @@ struct Report {
     server_cpu_seconds: Option<f64>,
     server_cpu_us_per_message: Option<f64>,
     generator_cpu_seconds: Option<f64>,
+    generator_cpu_relay_seconds: Option<f64>,
+    generator_cpu_us_per_message: Option<f64>,
     // Idle.
     hold_seconds: Option<f64>,
     clients_held: Option<usize>,
@@ -449,6 +451,7 @@ async fn relay(
 
     // Negotiate.
     let cpu0 = pid.and_then(cpu_seconds);
+    let own0 = own_cpu_seconds();
     let t0 = Instant::now();
     let spread = match args.mode {
         Mode::Paced => {
@@ -492,6 +495,7 @@ async fn relay(
         }
     }
     let cpu1 = pid.and_then(cpu_seconds);
+    let own1 = own_cpu_seconds();
     let received = received.load(Ordering::Relaxed);
     report.messages_received = received;
     report.messages_lost = report.messages_expected.saturating_sub(received);
@@ -507,6 +511,12 @@ async fn relay(
         report.server_cpu_seconds = Some(c1 - c0);
         if received > 0 {
             report.server_cpu_us_per_message = Some((c1 - c0) * 1e6 / received as f64);
+        }
+    }
+    if let (Some(c0), Some(c1)) = (own0, own1) {
+        report.generator_cpu_relay_seconds = Some(c1 - c0);
+        if received > 0 {
+            report.generator_cpu_us_per_message = Some((c1 - c0) * 1e6 / received as f64);
         }
     }
 }
@@ -748,6 +758,18 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) as f64 / hz)
 }
 
+/// utime + stime of this process, in seconds, to the microsecond (getrusage; /proc/self/stat
+/// counts in clock ticks, too coarse for a relay phase of a few seconds).
+fn own_cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(u.ru_utime) + secs(u.ru_stime))
+}
+
 /// Resident set size of a process in KiB (VmRSS in /proc/<pid>/status).
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -804,6 +826,16 @@ fn print_table(r: &Report) {
             "{:<34} {}",
             "server CPU per message (µs)",
             optf(r.server_cpu_us_per_message, 2)
+        );
+        println!(
+            "{:<34} {}",
+            "generator CPU in relay phase (s)",
+            optf(r.generator_cpu_relay_seconds, 3)
+        );
+        println!(
+            "{:<34} {}",
+            "generator CPU per message (µs)",
+            optf(r.generator_cpu_us_per_message, 2)
         );
     } else {
         println!(
