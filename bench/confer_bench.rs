@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -351,6 +352,19 @@ async fn connect_all(
     clients
 }
 
+/// Each client's WebSocket buffers. tungstenite's defaults (128 KiB each) suit a few busy
+/// connections, not thousands: it zero-fills the free part of the read buffer before every
+/// read (a 128 KiB memset per read, and a 128 KiB allocation per client). A frame larger than
+/// the buffer is still read whole (the buffer grows to the frame); 8 KiB holds an offer and a
+/// few candidates, so one read still takes several frames when the server batches them. No
+/// write buffering: every message is one frame, written and flushed at once, as a browser
+/// sends it.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+}
+
 async fn connect_one(url: &str, target: SocketAddr, i: usize) -> anyhow::Result<(Ws, String)> {
     // One source address has about 28,000 ephemeral ports: spread large runs over
     // 127.0.0.1, 127.0.0.2, ... (all loopback).
@@ -368,7 +382,8 @@ async fn connect_one(url: &str, target: SocketAddr, i: usize) -> anyhow::Result<
     };
     let tcp = socket.connect(target).await?;
     tcp.set_nodelay(true)?;
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await?;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config())).await?;
     let welcome = next_text(&mut ws).await?;
     let v: serde_json::Value = serde_json::from_str(&welcome)?;
     let id = match (v["type"].as_str(), v["id"].as_str()) {
