@@ -24,8 +24,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -389,16 +389,17 @@ async fn connect_one(url: &str, target: SocketAddr, i: usize) -> anyhow::Result<
     let v: serde_json::Value = serde_json::from_str(&welcome)?;
     let id = match (v["type"].as_str(), v["id"].as_str()) {
         (Some("welcome"), Some(id)) => id.to_owned(),
-        _ => bail!("expected welcome, got {welcome:.200}"),
+        _ => bail!("expected welcome, got {:.200}", welcome.as_str()),
     };
     Ok((ws, id))
 }
 
-/// The next text frame (pings are answered by tungstenite as we read).
-async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
+/// The next text frame (pings are answered by tungstenite as we read). The text is the
+/// frame's payload as tungstenite read it, not a copy.
+async fn next_text(ws: &mut Ws) -> anyhow::Result<Utf8Bytes> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Text(t))) => return Ok(t),
             Some(Ok(Message::Close(f))) => bail!("closed by server: {f:?}"),
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(e.into()),
@@ -414,7 +415,8 @@ fn frame_type(text: &str) -> Option<&str> {
 }
 
 fn sent_us(text: &str) -> Option<u64> {
-    let rest = text.split_once("\"x-sent-us\":")?.1;
+    // The send time is the payload's last field: search from the end, not through the SDP.
+    let rest = text.rsplit_once("\"x-sent-us\":")?.1;
     let digits: &str = &rest[..rest
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len())];
@@ -569,12 +571,12 @@ async fn join_pair(a: (Ws, String), b: (Ws, String), room: &str) -> anyhow::Resu
     Ok(Pair { a, a_id, b, b_id })
 }
 
-async fn expect(ws: &mut Ws, ty: &str) -> anyhow::Result<String> {
+async fn expect(ws: &mut Ws, ty: &str) -> anyhow::Result<()> {
     let text = next_text(ws).await?;
     if frame_type(&text) != Some(ty) {
-        bail!("expected {ty}, got {text:.200}");
+        bail!("expected {ty}, got {:.200}", text.as_str());
     }
-    Ok(text)
+    Ok(())
 }
 
 /// One relayed `signal` frame, built before the relay phase. The send time is the last field
