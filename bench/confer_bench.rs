@@ -228,7 +228,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             });
             report.notes.push(
                 "server runs inside the generator process: its CPU and RSS figures include the \
-                 generator (use --url and --server-pid for the server alone)"
+                 generator, and the generator's CPU figures the server (use --url and \
+                 --server-pid for the server alone)"
                     .into(),
             );
             (url, Some(std::process::id()))
