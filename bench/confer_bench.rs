@@ -10,6 +10,7 @@
 
 mod sdp;
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -23,7 +24,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -118,6 +120,8 @@ struct Report {
     server_cpu_seconds: Option<f64>,
     server_cpu_us_per_message: Option<f64>,
     generator_cpu_seconds: Option<f64>,
+    generator_cpu_relay_seconds: Option<f64>,
+    generator_cpu_us_per_message: Option<f64>,
     // Idle.
     hold_seconds: Option<f64>,
     clients_held: Option<usize>,
@@ -224,7 +228,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             });
             report.notes.push(
                 "server runs inside the generator process: its CPU and RSS figures include the \
-                 generator (use --url and --server-pid for the server alone)"
+                 generator, and the generator's CPU figures the server (use --url and \
+                 --server-pid for the server alone)"
                     .into(),
             );
             (url, Some(std::process::id()))
@@ -349,6 +354,19 @@ async fn connect_all(
     clients
 }
 
+/// Each client's WebSocket buffers. tungstenite's defaults (128 KiB each) suit a few busy
+/// connections, not thousands: it zero-fills the free part of the read buffer before every
+/// read (a 128 KiB memset per read, and a 128 KiB allocation per client). A frame larger than
+/// the buffer is still read whole (the buffer grows to the frame); 8 KiB holds an offer and a
+/// few candidates, so one read still takes several frames when the server batches them. No
+/// write buffering: every message is one frame, written and flushed at once, as a browser
+/// sends it.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+}
+
 async fn connect_one(url: &str, target: SocketAddr, i: usize) -> anyhow::Result<(Ws, String)> {
     // One source address has about 28,000 ephemeral ports: spread large runs over
     // 127.0.0.1, 127.0.0.2, ... (all loopback).
@@ -366,21 +384,23 @@ async fn connect_one(url: &str, target: SocketAddr, i: usize) -> anyhow::Result<
     };
     let tcp = socket.connect(target).await?;
     tcp.set_nodelay(true)?;
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await?;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config())).await?;
     let welcome = next_text(&mut ws).await?;
     let v: serde_json::Value = serde_json::from_str(&welcome)?;
     let id = match (v["type"].as_str(), v["id"].as_str()) {
         (Some("welcome"), Some(id)) => id.to_owned(),
-        _ => bail!("expected welcome, got {welcome:.200}"),
+        _ => bail!("expected welcome, got {:.200}", welcome.as_str()),
     };
     Ok((ws, id))
 }
 
-/// The next text frame (pings are answered by tungstenite as we read).
-async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
+/// The next text frame (pings are answered by tungstenite as we read). The text is the
+/// frame's payload as tungstenite read it, not a copy.
+async fn next_text(ws: &mut Ws) -> anyhow::Result<Utf8Bytes> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Text(t))) => return Ok(t),
             Some(Ok(Message::Close(f))) => bail!("closed by server: {f:?}"),
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(e.into()),
@@ -396,7 +416,8 @@ fn frame_type(text: &str) -> Option<&str> {
 }
 
 fn sent_us(text: &str) -> Option<u64> {
-    let rest = text.split_once("\"x-sent-us\":")?.1;
+    // The send time is the payload's last field: search from the end, not through the SDP.
+    let rest = text.rsplit_once("\"x-sent-us\":")?.1;
     let digits: &str = &rest[..rest
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len())];
@@ -447,8 +468,21 @@ async fn relay(
     let per_pair = 2 * (1 + args.candidates as u64);
     report.messages_expected = per_pair * pairs.len() as u64;
 
+    // Every frame of the relay phase is built now, before the clock starts: sending only
+    // stamps the time.
+    let mut scripts = Vec::with_capacity(pairs.len());
+    for (k, pair) in pairs.iter().enumerate() {
+        scripts.push(Script::new(
+            &pair.a_id,
+            &pair.b_id,
+            k as u64,
+            args.candidates,
+        ));
+    }
+
     // Negotiate.
     let cpu0 = pid.and_then(cpu_seconds);
+    let own0 = own_cpu_seconds();
     let t0 = Instant::now();
     let spread = match args.mode {
         Mode::Paced => {
@@ -461,17 +495,18 @@ async fn relay(
     let received = Arc::new(AtomicU64::new(0));
     let last_us = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::with_capacity(pairs.len());
-    for (k, pair) in pairs.into_iter().enumerate() {
+    for (k, (pair, script)) in pairs.into_iter().zip(scripts).enumerate() {
         let start = match args.mode {
-            Mode::Paced => t0 + Duration::from_secs_f64(k as f64 / args.rate),
-            _ => t0,
+            Mode::Paced => Some(t0 + Duration::from_secs_f64(k as f64 / args.rate)),
+            _ => None,
         };
         let (errors, received, last_us) = (errors.clone(), received.clone(), last_us.clone());
-        let candidates = args.candidates;
         tasks.push(tokio::spawn(async move {
-            tokio::time::sleep_until(start.into()).await;
+            if let Some(start) = start {
+                tokio::time::sleep_until(start.into()).await;
+            }
             let mut lat = Vec::with_capacity(per_pair as usize);
-            let r = negotiate(pair, k as u64, candidates, deadline, &mut lat, &received).await;
+            let r = negotiate(pair, script, deadline, &mut lat, &received).await;
             if let Err(e) = r {
                 errors.add(format!("negotiate: {e:#}"));
             }
@@ -492,6 +527,7 @@ async fn relay(
         }
     }
     let cpu1 = pid.and_then(cpu_seconds);
+    let own1 = own_cpu_seconds();
     let received = received.load(Ordering::Relaxed);
     report.messages_received = received;
     report.messages_lost = report.messages_expected.saturating_sub(received);
@@ -507,6 +543,12 @@ async fn relay(
         report.server_cpu_seconds = Some(c1 - c0);
         if received > 0 {
             report.server_cpu_us_per_message = Some((c1 - c0) * 1e6 / received as f64);
+        }
+    }
+    if let (Some(c0), Some(c1)) = (own0, own1) {
+        report.generator_cpu_relay_seconds = Some(c1 - c0);
+        if received > 0 {
+            report.generator_cpu_us_per_message = Some((c1 - c0) * 1e6 / received as f64);
         }
     }
 }
@@ -530,56 +572,106 @@ async fn join_pair(a: (Ws, String), b: (Ws, String), room: &str) -> anyhow::Resu
     Ok(Pair { a, a_id, b, b_id })
 }
 
-async fn expect(ws: &mut Ws, ty: &str) -> anyhow::Result<String> {
+async fn expect(ws: &mut Ws, ty: &str) -> anyhow::Result<()> {
     let text = next_text(ws).await?;
     if frame_type(&text) != Some(ty) {
-        bail!("expected {ty}, got {text:.200}");
+        bail!("expected {ty}, got {:.200}", text.as_str());
     }
-    Ok(text)
+    Ok(())
+}
+
+/// One relayed `signal` frame, built before the relay phase. The send time is the last field
+/// of its payload, so sending copies `head`, appends the digits and closes the two objects:
+/// the frame is the same, byte for byte, as one formatted whole at send time.
+struct Outgoing {
+    head: String,
+}
+
+impl Outgoing {
+    fn description(to: &str, kind: &str, sdp_json: &str) -> Self {
+        Self {
+            head: format!(
+                r#"{{"type":"signal","to":"{to}","description":{{"type":"{kind}","sdp":{sdp_json},"x-sent-us":"#
+            ),
+        }
+    }
+
+    fn candidate(to: &str, candidate_json: &str, n: u32) -> Self {
+        Self {
+            head: format!(
+                r#"{{"type":"signal","to":"{to}","candidate":{{"candidate":{candidate_json},"sdpMid":"{mid}","sdpMLineIndex":{mid},"x-sent-us":"#,
+                mid = n % 2
+            ),
+        }
+    }
+
+    fn stamped(&self, sent_us: u64) -> Message {
+        let mut frame = String::with_capacity(self.head.len() + 24);
+        frame.push_str(&self.head);
+        let _ = write!(frame, "{sent_us}}}}}");
+        Message::text(frame)
+    }
+}
+
+/// Everything a pair sends: A's offer and candidates (to B), B's answer and candidates (to A).
+struct Script {
+    offer: Outgoing,
+    a_cands: Vec<Outgoing>,
+    answer: Outgoing,
+    b_cands: Vec<Outgoing>,
+}
+
+impl Script {
+    /// `seed` varies the SDP and candidates between pairs.
+    fn new(a_id: &str, b_id: &str, seed: u64, candidates: u32) -> Self {
+        let json = |s: String| serde_json::Value::String(s).to_string();
+        let description = |to: &str, kind: &str, seed: u64| {
+            Outgoing::description(to, kind, &json(sdp::session_description(kind, seed)))
+        };
+        let cands = |to: &str, seed: u64| {
+            (0..candidates)
+                .map(|n| Outgoing::candidate(to, &json(sdp::candidate(n, seed)), n))
+                .collect()
+        };
+        Self {
+            offer: description(b_id, "offer", seed * 2),
+            a_cands: cands(b_id, seed * 2),
+            answer: description(a_id, "answer", seed * 2 + 1),
+            b_cands: cands(a_id, seed * 2 + 1),
+        }
+    }
 }
 
 /// A (polite, first in the room) offers and trickles its candidates; B answers as soon as
 /// the offer arrives and trickles its own. Returns when each side has everything.
 async fn negotiate(
     pair: Pair,
-    seed: u64,
-    candidates: u32,
+    script: Script,
     deadline: Instant,
     lat: &mut Vec<u64>,
     received: &AtomicU64,
 ) -> anyhow::Result<()> {
-    let Pair {
-        mut a,
-        a_id,
-        mut b,
-        b_id,
-    } = pair;
-    let offer = serde_json::to_string(&sdp::session_description("offer", seed * 2))?;
-    let answer = serde_json::to_string(&sdp::session_description("answer", seed * 2 + 1))?;
-    let a_cands: Vec<String> = (0..candidates)
-        .map(|n| serde_json::to_string(&sdp::candidate(n, seed * 2)))
-        .collect::<Result<_, _>>()?;
-    let b_cands: Vec<String> = (0..candidates)
-        .map(|n| serde_json::to_string(&sdp::candidate(n, seed * 2 + 1)))
-        .collect::<Result<_, _>>()?;
+    let Pair { mut a, mut b, .. } = pair;
+    // Each side expects the other's description and candidates.
+    let (from_a, from_b) = (1 + script.a_cands.len(), 1 + script.b_cands.len());
     let deadline: tokio::time::Instant = deadline.into();
     let work = async {
-        send_description(&mut a, &b_id, "offer", &offer).await?;
-        send_candidates(&mut a, &b_id, &a_cands).await?;
+        send(&mut a, &script.offer).await?;
+        send_all(&mut a, &script.a_cands).await?;
         // B: the offer first, then answer at once, then the rest of A's candidates.
-        let mut got_b = 0u32;
+        let mut got_b = 0;
         let mut answered = false;
-        while got_b < 1 + candidates {
+        while got_b < from_a {
             let text = next_text(&mut b).await?;
             got_b += take_signal(&text, lat, received)?;
             if !answered && text.contains(r#""type":"offer""#) {
-                send_description(&mut b, &a_id, "answer", &answer).await?;
-                send_candidates(&mut b, &a_id, &b_cands).await?;
+                send(&mut b, &script.answer).await?;
+                send_all(&mut b, &script.b_cands).await?;
                 answered = true;
             }
         }
-        let mut got_a = 0u32;
-        while got_a < 1 + candidates {
+        let mut got_a = 0;
+        while got_a < from_b {
             let text = next_text(&mut a).await?;
             got_a += take_signal(&text, lat, received)?;
         }
@@ -598,7 +690,7 @@ async fn negotiate(
 }
 
 /// Count a relayed `signal` and record its latency; fail on an `error` frame.
-fn take_signal(text: &str, lat: &mut Vec<u64>, received: &AtomicU64) -> anyhow::Result<u32> {
+fn take_signal(text: &str, lat: &mut Vec<u64>, received: &AtomicU64) -> anyhow::Result<usize> {
     match frame_type(text) {
         Some("signal") => {
             let now = now_us();
@@ -613,23 +705,15 @@ fn take_signal(text: &str, lat: &mut Vec<u64>, received: &AtomicU64) -> anyhow::
     }
 }
 
-async fn send_description(ws: &mut Ws, to: &str, kind: &str, sdp_json: &str) -> anyhow::Result<()> {
-    let frame = format!(
-        r#"{{"type":"signal","to":"{to}","description":{{"type":"{kind}","sdp":{sdp_json},"x-sent-us":{}}}}}"#,
-        now_us()
-    );
-    ws.send(Message::text(frame)).await?;
+/// One frame, flushed at once (one WebSocket frame per message, as a browser sends it).
+async fn send(ws: &mut Ws, frame: &Outgoing) -> anyhow::Result<()> {
+    ws.send(frame.stamped(now_us())).await?;
     Ok(())
 }
 
-async fn send_candidates(ws: &mut Ws, to: &str, cands: &[String]) -> anyhow::Result<()> {
-    for (n, c) in cands.iter().enumerate() {
-        let frame = format!(
-            r#"{{"type":"signal","to":"{to}","candidate":{{"candidate":{c},"sdpMid":"{mid}","sdpMLineIndex":{mid},"x-sent-us":{}}}}}"#,
-            now_us(),
-            mid = n % 2
-        );
-        ws.send(Message::text(frame)).await?;
+async fn send_all(ws: &mut Ws, frames: &[Outgoing]) -> anyhow::Result<()> {
+    for frame in frames {
+        send(ws, frame).await?;
     }
     Ok(())
 }
@@ -748,6 +832,18 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) as f64 / hz)
 }
 
+/// utime + stime of this process, in seconds, to the microsecond (getrusage; /proc/self/stat
+/// counts in clock ticks, too coarse for a relay phase of a few seconds).
+fn own_cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(u.ru_utime) + secs(u.ru_stime))
+}
+
 /// Resident set size of a process in KiB (VmRSS in /proc/<pid>/status).
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -805,6 +901,16 @@ fn print_table(r: &Report) {
             "server CPU per message (µs)",
             optf(r.server_cpu_us_per_message, 2)
         );
+        println!(
+            "{:<34} {}",
+            "generator CPU in relay phase (s)",
+            optf(r.generator_cpu_relay_seconds, 3)
+        );
+        println!(
+            "{:<34} {}",
+            "generator CPU per message (µs)",
+            optf(r.generator_cpu_us_per_message, 2)
+        );
     } else {
         println!(
             "{:<34} {}",
@@ -836,5 +942,56 @@ fn print_table(r: &Report) {
     }
     for n in &r.notes {
         println!("note: {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frames built ahead are the ones the generator used to format at send time.
+    #[test]
+    fn prebuilt_frames_are_the_frames_formatted_at_send_time() {
+        let (a_id, b_id, seed, candidates) = ("a-17", "b-42", 7u64, 10u32);
+        let script = Script::new(a_id, b_id, seed, candidates);
+        let text = |m: Message| match m {
+            Message::Text(t) => t.as_str().to_owned(),
+            other => panic!("not text: {other:?}"),
+        };
+        let description = |to: &str, kind: &str, seed: u64, sent: u64| {
+            let sdp_json = serde_json::to_string(&sdp::session_description(kind, seed)).unwrap();
+            format!(
+                r#"{{"type":"signal","to":"{to}","description":{{"type":"{kind}","sdp":{sdp_json},"x-sent-us":{sent}}}}}"#
+            )
+        };
+        let candidate = |to: &str, n: u32, seed: u64, sent: u64| {
+            let c = serde_json::to_string(&sdp::candidate(n, seed)).unwrap();
+            format!(
+                r#"{{"type":"signal","to":"{to}","candidate":{{"candidate":{c},"sdpMid":"{mid}","sdpMLineIndex":{mid},"x-sent-us":{sent}}}}}"#,
+                mid = n % 2
+            )
+        };
+        for sent in [0, 9, 1_234_567, u64::MAX] {
+            let offer = text(script.offer.stamped(sent));
+            assert_eq!(offer, description(b_id, "offer", seed * 2, sent));
+            assert!(offer.len() > 3500, "{}", offer.len());
+            assert_eq!(
+                text(script.answer.stamped(sent)),
+                description(a_id, "answer", seed * 2 + 1, sent)
+            );
+            assert_eq!(script.a_cands.len(), candidates as usize);
+            assert_eq!(script.b_cands.len(), candidates as usize);
+            for n in 0..candidates {
+                assert_eq!(
+                    text(script.a_cands[n as usize].stamped(sent)),
+                    candidate(b_id, n, seed * 2, sent)
+                );
+                assert_eq!(
+                    text(script.b_cands[n as usize].stamped(sent)),
+                    candidate(a_id, n, seed * 2 + 1, sent)
+                );
+            }
+            assert_eq!(sent_us(&offer), Some(sent));
+        }
     }
 }
