@@ -118,6 +118,23 @@ impl Server {
     }
 }
 
+/// Connections the kernel queues before `accept`. The standard library's 128 (what tokio
+/// uses) overflows when a few hundred clients reconnect at once, after a node restarts,
+/// and each refused handshake is retried only a second later. The kernel caps it at
+/// `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Open the database, bind `config.listen` and serve in a background task.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     std::fs::create_dir_all(&config.data_dir)
@@ -151,9 +168,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             loaded.fingerprint
         );
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
 
     let (events, event_rx) = mpsc::channel(signaling::hub::CALL_EVENT_BACKLOG);
