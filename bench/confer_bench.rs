@@ -368,13 +368,15 @@ fn ws_config() -> WebSocketConfig {
 }
 
 async fn connect_one(url: &str, target: SocketAddr, i: usize) -> anyhow::Result<(Ws, String)> {
-    // One source address has about 28,000 ephemeral ports: spread large runs over
-    // 127.0.0.1, 127.0.0.2, ... (all loopback).
+    // One source address has about 28,000 ephemeral ports, and the previous run's sockets
+    // hold theirs in TIME_WAIT for a minute: spread large runs over 127.0.0.1, 127.0.0.2, …
+    // (all loopback), and let a bind take a port that only a closed socket still holds.
     let socket = match target.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => {
             let s = TcpSocket::new_v4()?;
+            s.set_reuseaddr(true)?;
             s.bind(SocketAddr::from((
-                Ipv4Addr::new(127, 0, 0, 1 + (i / 20_000) as u8),
+                Ipv4Addr::new(127, 0, 0, 1 + (i / 10_000) as u8),
                 0,
             )))?;
             s

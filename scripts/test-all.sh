@@ -138,6 +138,7 @@ step "Benchmark smoke runs (tiny N, debug build; they print figures, assert noth
 target/debug/confer-bench --clients 20 --mode burst --duration 60
 target/debug/confer-bench --clients 20 --mode paced --rate 50 --duration 60
 target/debug/confer-bench --clients 20 --mode idle --hold 2 --duration 60 --json
+target/debug/confer-relay-floor --messages 2000
 bench/startup.sh --bin target/debug/confer --runs 2
 
 step "Browser tests (Chromium, in a private network namespace with loopback only)"
