@@ -423,6 +423,7 @@ async fn rooms_calls_and_accounts_work_across_nodes() {
     assert_eq!(status, 200, "sign in on another node: {me}");
 
     // Every node reports itself ready, and its metrics.
+    let mut all_metrics = String::new();
     for node in &cluster.nodes {
         let (status, body) = node.get("/readyz").await;
         assert_eq!(status, 200, "{body}");
@@ -431,6 +432,12 @@ async fn rooms_calls_and_accounts_work_across_nodes() {
         assert_eq!(status, 200);
         assert!(metrics.contains("confer_bus_received_total"), "{metrics}");
         assert!(metrics.contains("confer_connections"), "{metrics}");
+        all_metrics.push_str(&metrics);
+    }
+    // Messages are counted by type on the node that received them.
+    for kind in ["join", "signal", "chat"] {
+        let line = format!("confer_messages_total{{type=\"{kind}\"}}");
+        assert!(all_metrics.contains(&line), "{line} in {all_metrics}");
     }
     drop((ann, ben, cat, dan, eve, fay, gus, other));
     cluster.stop().await;

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 
 use super::names::{clean_name, name_key, valid_chat, valid_room};
 use super::protocol::{
-    CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, RawJson, ServerMsg,
+    CLIENT_TYPES, CallId, ClientMsg, EndReason, ErrorCode, MediaState, PeerId, PeerInfo, RawJson,
+    ServerMsg,
 };
 use super::rate::TokenBucket;
 use crate::bus::{Bus, Command, Entry, MemoryBus, NodeId, Published, unix_millis};
@@ -538,7 +539,7 @@ impl Hub {
 
     /// Carry out one decoded client message.
     pub fn handle(self: &Arc<Self>, id: &PeerId, msg: ClientMsg) {
-        metrics::counter!("confer_messages_total", "type" => msg.kind()).increment(1);
+        count_message(msg.kind());
         if matches!(msg, ClientMsg::Ping) {
             // Liveness is this node's business only.
             self.lock().send(id, &ServerMsg::Pong);
@@ -572,6 +573,22 @@ impl Hub {
                 hub.submit(Command::RingExpired { call });
             }
         });
+    }
+}
+
+/// Add one to `confer_messages_total{type=kind}`. The counters are looked up once: the
+/// `counter!` macro with a label finds its key in the recorder's registry on every call,
+/// which cost as much as relaying the message's JSON.
+fn count_message(kind: &'static str) {
+    static COUNTERS: OnceLock<Vec<(&'static str, metrics::Counter)>> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        CLIENT_TYPES
+            .iter()
+            .map(|&t| (t, metrics::counter!("confer_messages_total", "type" => t)))
+            .collect()
+    });
+    if let Some((_, counter)) = counters.iter().find(|(t, _)| *t == kind) {
+        counter.increment(1);
     }
 }
 
@@ -664,6 +681,24 @@ impl State {
         match self.peers.get_mut(id) {
             Some(p) => Ok(p),
             None => fail(ErrorCode::Internal, "unknown connection"),
+        }
+    }
+
+    /// Whether `id` may signal `to`: a member of the same room, or the other party of its
+    /// active call. (The relay's check: no list is built for it.)
+    fn talks_to(&self, id: &PeerId, to: &PeerId) -> bool {
+        if id == to {
+            return false;
+        }
+        let Some(peer) = self.peers.get(id) else {
+            return false;
+        };
+        if let Some(room) = &peer.room {
+            return self.rooms.get(room).is_some_and(|r| r.members.contains(to));
+        }
+        match peer.call.as_ref().and_then(|c| self.calls.get(c)) {
+            Some(call) if call.active => other_party(call, id) == to,
+            _ => false,
         }
     }
 
@@ -930,7 +965,7 @@ impl State {
         candidate: Option<RawJson>,
         settings: &HubSettings,
     ) -> Outcome {
-        if !self.companions(id).contains(to) {
+        if !self.talks_to(id, to) {
             return fail(
                 ErrorCode::NotAPeer,
                 "That peer is not in your room or call.",

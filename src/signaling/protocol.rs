@@ -360,10 +360,33 @@ impl ServerMsg {
     /// The frame as JSON text. Serializing these types cannot fail (string keys, no maps
     /// with non-string keys), so a failure is a bug worth a loud log line, not a crash.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot serialize a server message");
-            r#"{"type":"error","code":"internal","message":"internal error"}"#.to_owned()
-        })
+        // Sized up front: a relayed offer would otherwise be copied at every doubling.
+        let mut out = Vec::with_capacity(self.json_size_hint());
+        match serde_json::to_writer(&mut out, self) {
+            // serde_json writes UTF-8 only.
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize a server message");
+                r#"{"type":"error","code":"internal","message":"internal error"}"#.to_owned()
+            }
+        }
+    }
+
+    /// About how long the JSON text is: exact enough for a relayed payload, generous for
+    /// the small frames.
+    fn json_size_hint(&self) -> usize {
+        const ENVELOPE: usize = 128;
+        match self {
+            ServerMsg::Signal {
+                from,
+                description,
+                candidate,
+            } => {
+                let raw = |r: &Option<RawJson>| r.as_ref().map_or(0, |r| r.get().len());
+                ENVELOPE + from.len() + raw(description) + raw(candidate)
+            }
+            _ => ENVELOPE,
+        }
     }
 }
 
