@@ -50,6 +50,9 @@ const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
 
+/// The most reserved ahead for an incomplete frame.
+const RESERVE_AHEAD: usize = 16 * 1024;
+
 /// Control frames carry at most this much (RFC 6455 §5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
 
@@ -229,8 +232,11 @@ impl FrameReader {
             if end > self.buf.len() {
                 let frame_len = end - self.pos;
                 self.release_consumed();
-                // Reserve the whole frame once rather than growing in steps.
-                self.buf.reserve(frame_len - self.buf.len());
+                // Room for the rest of the frame, but not more than a read brings at once:
+                // a client that announces 64 KiB and sends nothing more does not get
+                // 64 KiB reserved for it.
+                self.buf
+                    .reserve((frame_len - self.buf.len()).min(RESERVE_AHEAD));
                 return Ok(None);
             }
             self.pos = end;
@@ -510,6 +516,21 @@ mod tests {
         split.extend(client_frame(true, OP_CONTINUATION, &[0x28]));
         assert_eq!(first_error(&split), FrameError::NotUtf8);
         assert_eq!(FrameError::NotUtf8.close_code(), 1007);
+    }
+
+    #[test]
+    fn an_announced_frame_does_not_reserve_its_whole_length() {
+        let mut r = FrameReader::new(MAX);
+        let frame = client_frame(true, OP_TEXT, &vec![b'a'; MAX]);
+        r.extend(&frame[..14]);
+        assert_eq!(r.next_message(), Ok(None));
+        assert!(
+            r.buf.capacity() <= 14 + RESERVE_AHEAD,
+            "{}",
+            r.buf.capacity()
+        );
+        r.extend(&frame[14..]);
+        assert!(matches!(r.next_message(), Ok(Some(Incoming::Text(t))) if t.len() == MAX));
     }
 
     #[test]
