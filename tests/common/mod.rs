@@ -92,7 +92,7 @@ impl TestServer {
     ) -> Response {
         try_request(self.addr(), method, path, body, cookie, extra, WAIT)
             .await
-            .expect("the server accepts connections")
+            .expect("the server accepts the connection and answers")
     }
 
     pub async fn post(&self, path: &str, body: Value, cookie: Option<&str>) -> Response {
@@ -173,7 +173,8 @@ impl Drop for TestServer {
 }
 
 /// An HTTP/1.1 request to `addr` with optional JSON body, cookie and extra headers, answered
-/// within `wait`; `None` when nothing accepts the connection.
+/// within `wait`; `None` when nothing accepts the connection, or the connection is reset
+/// before an answer (a listener closing with the request still in its accept queue).
 pub async fn try_request(
     addr: SocketAddr,
     method: &str,
@@ -199,13 +200,13 @@ pub async fn try_request(
         ));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(body.as_bytes()).await.ok()?;
     let mut raw = Vec::new();
     tokio::time::timeout(wait, stream.read_to_end(&mut raw))
         .await
         .expect("response in time")
-        .unwrap();
+        .ok()?;
     Some(Response::parse(&raw))
 }
 
