@@ -684,40 +684,21 @@ impl State {
         }
     }
 
-    /// Whether `id` may signal `to`: a member of the same room, or the other party of its
-    /// active call. (The relay's check: no list is built for it.)
-    fn talks_to(&self, id: &PeerId, to: &PeerId) -> bool {
-        if id == to {
-            return false;
-        }
-        let Some(peer) = self.peers.get(id) else {
-            return false;
-        };
-        if let Some(room) = &peer.room {
-            return self.rooms.get(room).is_some_and(|r| r.members.contains(to));
-        }
-        match peer.call.as_ref().and_then(|c| self.calls.get(c)) {
-            Some(call) if call.active => other_party(call, id) == to,
-            _ => false,
-        }
-    }
-
     /// Everyone this peer talks to now: its room's other members, or its active call partner.
-    fn companions(&self, id: &PeerId) -> Vec<PeerId> {
-        let Some(peer) = self.peers.get(id) else {
-            return Vec::new();
-        };
-        if let Some(room) = &peer.room {
-            return self
-                .rooms
-                .get(room)
-                .map(|r| r.members.iter().filter(|p| *p != id).cloned().collect())
-                .unwrap_or_default();
-        }
-        match peer.call.as_ref().and_then(|c| self.calls.get(c)) {
-            Some(call) if call.active => vec![other_party(call, id).clone()],
-            _ => Vec::new(),
-        }
+    /// An iterator, so the relay's check and the broadcasts build no list.
+    fn companions<'a>(&'a self, id: &'a PeerId) -> impl Iterator<Item = &'a PeerId> + 'a {
+        let peer = self.peers.get(id);
+        let room = peer.and_then(|p| p.room.as_ref());
+        let members = room
+            .and_then(|r| self.rooms.get(r))
+            .map_or(&[][..], |r| r.members.as_slice());
+        let partner = peer
+            .filter(|_| room.is_none())
+            .and_then(|p| p.call.as_ref())
+            .and_then(|c| self.calls.get(c))
+            .filter(|call| call.active)
+            .map(|call| other_party(call, id));
+        members.iter().filter(move |p| *p != id).chain(partner)
     }
 
     fn register(&mut self, id: &PeerId, raw: &str, settings: &HubSettings) -> Outcome {
@@ -965,7 +946,7 @@ impl State {
         candidate: Option<RawJson>,
         settings: &HubSettings,
     ) -> Outcome {
-        if !self.talks_to(id, to) {
+        if !self.companions(id).any(|p| p == to) {
             return fail(
                 ErrorCode::NotAPeer,
                 "That peer is not in your room or call.",
@@ -1256,9 +1237,8 @@ impl State {
                 "A chat message needs 1 to 2000 characters.",
             );
         }
-        let to = self.companions(id);
         let peer = self.peer(id)?;
-        if peer.room.is_none() && to.is_empty() {
+        if peer.room.is_none() && self.companions(id).next().is_none() {
             return fail(ErrorCode::NotInRoom, "You are not in a room or call.");
         }
         let msg = ServerMsg::Chat {
@@ -1267,15 +1247,14 @@ impl State {
             text,
             at,
         };
-        self.send_all(&to, &msg);
+        self.send_all(self.companions(id), &msg);
         Ok(())
     }
 
     fn media(&mut self, id: &PeerId, media: MediaState) -> Outcome {
         self.peer_mut(id)?.media = media;
-        let to = self.companions(id);
         self.send_all(
-            &to,
+            self.companions(id),
             &ServerMsg::Media {
                 from: id.clone(),
                 state: media,
