@@ -15,25 +15,13 @@ use crate::signaling::SignedIn;
 use crate::signaling::hub::Kick;
 use crate::signaling::resume::{Attached, Detached, HandoverRequest};
 use crate::signaling::session::Session;
-use crate::websocket::{FrameError, Incoming, Upgraded, WsConn, WsUpgrade};
+use crate::websocket::{FrameError, Incoming, Upgraded, WsConn, WsUpgrade, close_code};
 
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// Queued frames written before one flush.
 const MAX_BATCH: usize = 32;
-
-/// Close codes (RFC 6455 §7.4.1 and the private range), documented in docs/protocol.md.
-pub mod close_code {
-    pub const NORMAL: u16 = 1000;
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    /// The server is stopping: reconnect (to another node) and resume.
-    pub const SERVICE_RESTART: u16 = 1012;
-    /// The session was resumed on another connection.
-    pub const RESUMED_ELSEWHERE: u16 = 4000;
-}
 
 /// The query both signaling transports accept.
 #[derive(Deserialize)]

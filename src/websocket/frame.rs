@@ -9,6 +9,8 @@
 
 use thiserror::Error;
 
+use super::close_code;
+
 /// Why the client's bytes cannot be read further; the connection closes with [`Self::close_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum FrameError {
@@ -24,9 +26,9 @@ impl FrameError {
     /// The close code RFC 6455 §7.4.1 gives this error.
     pub fn close_code(self) -> u16 {
         match self {
-            FrameError::Protocol(_) => 1002,
-            FrameError::TooBig => 1009,
-            FrameError::NotUtf8 => 1007,
+            FrameError::Protocol(_) => close_code::PROTOCOL_ERROR,
+            FrameError::TooBig => close_code::TOO_BIG,
+            FrameError::NotUtf8 => close_code::INVALID_DATA,
         }
     }
 }
@@ -516,6 +518,7 @@ mod tests {
         split.extend(client_frame(true, OP_CONTINUATION, &[0x28]));
         assert_eq!(first_error(&split), FrameError::NotUtf8);
         assert_eq!(FrameError::NotUtf8.close_code(), 1007);
+        assert_eq!(FrameError::Protocol("x").close_code(), 1002);
     }
 
     #[test]
