@@ -3,23 +3,9 @@
 
 mod common;
 
-use common::{Client, TestServer};
+use common::{TestServer, bystanders, still_talking};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Two well-behaved people in a room, to check after each abuse that they still talk.
-async fn bystanders(server: &TestServer) -> (Client, Client) {
-    let (mut ann, _) = server.joined("calm", "Ann").await;
-    let (ben, _) = server.joined("calm", "Ben").await;
-    ann.expect("peer_joined").await;
-    (ann, ben)
-}
-
-async fn still_talking(ann: &mut Client, ben: &mut Client) {
-    ann.send(json!({"type":"signal","to":ben.id,"candidate":{"candidate":"c"}}))
-        .await;
-    assert_eq!(ben.expect("signal").await["from"], ann.id.as_str());
-}
 
 #[tokio::test]
 async fn malformed_frames_get_error_frames() {

@@ -210,6 +210,21 @@ pub async fn try_request(
     Some(Response::parse(&raw))
 }
 
+/// Two well-behaved people in a room, to check after each abuse that they still talk.
+pub async fn bystanders(server: &TestServer) -> (Client, Client) {
+    let (mut ann, _) = server.joined("calm", "Ann").await;
+    let (ben, _) = server.joined("calm", "Ben").await;
+    ann.expect("peer_joined").await;
+    (ann, ben)
+}
+
+/// The two bystanders still reach each other.
+pub async fn still_talking(ann: &mut Client, ben: &mut Client) {
+    ann.send(json!({"type":"signal","to":ben.id,"candidate":{"candidate":"c"}}))
+        .await;
+    assert_eq!(ben.expect("signal").await["from"], ann.id.as_str());
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
