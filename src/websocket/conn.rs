@@ -55,13 +55,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsConn<T> {
 
     /// Write every frame encoded so far (one system call when the socket takes it all).
     pub async fn flush(&mut self) -> io::Result<()> {
-        while !self.writer.is_empty() {
-            let n = self.io.write(self.writer.pending()).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            self.writer.consume(n);
-        }
+        self.io.write_all(self.writer.pending()).await?;
+        self.writer.clear();
         self.io.flush().await
     }
 

@@ -353,13 +353,9 @@ impl FrameWriter {
         &self.buf
     }
 
-    /// Forget the first `n` bytes (they were written); free the buffer once it is empty.
-    pub fn consume(&mut self, n: usize) {
-        if n >= self.buf.len() {
-            self.buf = Vec::new();
-        } else {
-            self.buf.drain(..n);
-        }
+    /// Forget what was encoded (it was written), and free the buffer.
+    pub fn clear(&mut self) {
+        self.buf = Vec::new();
     }
 
     pub fn is_empty(&self) -> bool {
@@ -589,7 +585,7 @@ mod tests {
             };
             assert_eq!(n, len);
             assert_eq!(&b[at..], text.as_bytes());
-            w.consume(b.len());
+            w.clear();
             assert!(w.is_empty());
         }
         let mut w = FrameWriter::default();
